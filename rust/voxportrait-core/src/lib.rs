@@ -1,0 +1,44 @@
+//! VoxPortrait core: a portrait plus speech becomes a talking-head video.
+//!
+//! This crate knows nothing about Python. It is organised as one module per
+//! pipeline stage, in the order data flows through them:
+//!
+//! - [`audio`]: decode speech (WAV, MP3, FLAC, OGG/Vorbis, M4A/AAC), downmix, resample.
+//! - [`portrait`]: decode the still image (PNG, JPEG, WebP), EXIF orientation, alpha.
+//! - [`face`]: where the face and mouth are in the portrait.
+//! - [`motion`]: audio → per-frame motion (mouth opening, head sway).
+//! - [`render`]: motion + portrait → RGB frames.
+//! - [`video`]: frames + audio → MP4 through ffmpeg, or GIF / PNG sequence without it.
+//!
+//! [`pipeline`] ties the stages into one streaming job, and [`error`] holds the
+//! error type every stage returns.
+
+pub mod audio;
+pub mod error;
+pub mod face;
+pub mod motion;
+pub mod pipeline;
+pub mod portrait;
+pub mod render;
+pub mod video;
+
+pub use error::{Error, Result};
+
+/// The crate version, reported by the CLI and bindings.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Test helpers shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use std::path::PathBuf;
+
+    /// Path of a committed fixture under the repository's `tests/data`.
+    pub fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+    }
+
+    /// Path of a committed file under the repository's `examples`.
+    pub fn example(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+    }
+}

@@ -1,0 +1,221 @@
+//! Render stage: portrait + one frame of motion → one RGB frame.
+//!
+//! [`MouthWarpRenderer`] is the foundation's placeholder renderer, named for
+//! what it does: a smooth inverse warp that sways the head region and pulls
+//! the jaw down around the mouth anchor, filling the opening with a shaded
+//! mouth interior. The mesh-driven renderer replaces it later; both produce
+//! tightly packed RGB24 frames for the [`crate::video`] sinks.
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+use crate::face::FaceAnchor;
+use crate::motion::MotionFrame;
+
+/// Warps a portrait around its mouth anchor, one frame at a time.
+#[derive(Debug, Clone)]
+pub struct MouthWarpRenderer {
+    src: RgbImage,
+    anchor: FaceAnchor,
+}
+
+impl MouthWarpRenderer {
+    /// Prepares a renderer for `portrait` (the output has its size).
+    pub fn new(portrait: RgbImage, anchor: FaceAnchor) -> Self {
+        Self { src: portrait, anchor }
+    }
+
+    /// Output width in pixels.
+    pub fn width(&self) -> u32 {
+        self.src.width()
+    }
+
+    /// Output height in pixels.
+    pub fn height(&self) -> u32 {
+        self.src.height()
+    }
+
+    /// Renders one frame into a new image.
+    pub fn render(&self, motion: &MotionFrame) -> RgbImage {
+        let mut out = vec![0u8; (self.width() * self.height() * 3) as usize];
+        self.render_into(motion, &mut out);
+        RgbImage::from_raw(self.width(), self.height(), out).expect("buffer sized above")
+    }
+
+    /// Renders one frame into `out` (RGB24, row-major, `width*height*3` bytes).
+    pub fn render_into(&self, motion: &MotionFrame, out: &mut [u8]) {
+        let w = self.width() as usize;
+        assert_eq!(out.len(), w * self.height() as usize * 3, "output buffer size");
+        let warp = Warp::new(&self.anchor, motion);
+        out.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+            for x in 0..w {
+                let px = warp.shade(&self.src, x as f32 + 0.5, y as f32 + 0.5);
+                row[x * 3..x * 3 + 3].copy_from_slice(&px);
+            }
+        });
+    }
+}
+
+/// The per-frame warp field, precomputed from anchor and motion.
+struct Warp {
+    mx: f32,
+    my: f32,
+    fw: f32,
+    /// Half-width of the mouth opening.
+    mouth_half: f32,
+    /// Jaw drop at the mouth centre, pixels.
+    gap: f32,
+    head_cx: f32,
+    head_cy: f32,
+    head_dx: f32,
+    head_dy: f32,
+    cos_r: f32,
+    sin_r: f32,
+}
+
+/// Cubic smoothstep from 0 at `e0` to 1 at `e1`.
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+impl Warp {
+    fn new(a: &FaceAnchor, m: &MotionFrame) -> Self {
+        let fw = a.face_width.max(4.0);
+        Self {
+            mx: a.mouth_x,
+            my: a.mouth_y,
+            fw,
+            mouth_half: 0.2 * fw,
+            gap: m.mouth_open.max(0.0) * 0.13 * fw,
+            head_cx: a.mouth_x,
+            head_cy: a.mouth_y - 0.45 * fw,
+            head_dx: m.head_dx * fw,
+            head_dy: m.head_dy * fw,
+            cos_r: m.head_roll.cos(),
+            sin_r: m.head_roll.sin(),
+        }
+    }
+
+    /// Colour of output pixel centre (x, y).
+    fn shade(&self, src: &RgbImage, x: f32, y: f32) -> [u8; 3] {
+        let (x, y) = self.unsway(x, y);
+        let u = (x - self.mx) / self.mouth_half;
+        // Jaw profile across the mouth: full in the middle, none past the corners.
+        let across = 1.0 - smoothstep(0.35, 1.25, u.abs());
+        let down = self.gap * across;
+        let up = 0.2 * down;
+        let v = y - self.my;
+        if v >= down {
+            // Lower lip, chin and jaw move down, fading out towards the neck.
+            let fade = 1.0 - smoothstep(0.55 * self.fw, 0.95 * self.fw, v);
+            sample_bilinear(src, x, y - down * fade)
+        } else if v <= -up {
+            let fade = 1.0 - smoothstep(0.08 * self.fw, 0.3 * self.fw, -v);
+            sample_bilinear(src, x, y + up * fade)
+        } else {
+            self.interior(src, x, u, v, up, down)
+        }
+    }
+
+    /// Mouth interior between the parted lips: a dark cavity with a hint of
+    /// upper teeth, anti-aliased against the lips.
+    fn interior(&self, src: &RgbImage, x: f32, u: f32, v: f32, up: f32, down: f32) -> [u8; 3] {
+        let lip = sample_bilinear(src, x, self.my);
+        let height = (up + down).max(1e-3);
+        let depth = (v + up) / height; // 0 at the upper lip, 1 at the lower lip
+        let edge = ((v + up).min(down - v)).clamp(0.0, 1.0) * (1.0 - smoothstep(0.9, 1.25, u.abs()));
+        let cavity = [70.0 - 30.0 * depth, 28.0 - 12.0 * depth, 30.0 - 12.0 * depth];
+        let teeth = if depth < 0.28 && height > 3.0 { 1.0 - smoothstep(0.18, 0.28, depth) } else { 0.0 };
+        let mut px = [0u8; 3];
+        for c in 0..3 {
+            let inner = cavity[c] * (1.0 - teeth) + [225.0, 218.0, 205.0][c] * teeth * 0.85;
+            px[c] = (lip[c] as f32 * (1.0 - edge) + inner * edge).round().clamp(0.0, 255.0) as u8;
+        }
+        px
+    }
+
+    /// Undoes the head sway: rotation and shift inside the head region,
+    /// blending smoothly to a still background.
+    fn unsway(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = (x - self.head_cx, y - self.head_cy);
+        let r = ((dx / (1.1 * self.fw)).powi(2) + (dy / (1.5 * self.fw)).powi(2)).sqrt();
+        let s = 1.0 - smoothstep(0.75, 1.35, r);
+        if s <= 0.0 {
+            return (x, y);
+        }
+        let (c, sn) = (1.0 + (self.cos_r - 1.0) * s, -self.sin_r * s);
+        let rx = c * dx - sn * dy;
+        let ry = sn * dx + c * dy;
+        (self.head_cx + rx - self.head_dx * s, self.head_cy + ry - self.head_dy * s)
+    }
+}
+
+/// Bilinear sample at a continuous position (pixel centres at +0.5), clamped
+/// to the border.
+fn sample_bilinear(src: &RgbImage, x: f32, y: f32) -> [u8; 3] {
+    let (w, h) = (src.width() as i64, src.height() as i64);
+    let fx = x - 0.5;
+    let fy = y - 0.5;
+    let x0 = fx.floor();
+    let y0 = fy.floor();
+    let (tx, ty) = (fx - x0, fy - y0);
+    let clampx = |v: i64| v.clamp(0, w - 1) as u32;
+    let clampy = |v: i64| v.clamp(0, h - 1) as u32;
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let p00 = src.get_pixel(clampx(x0), clampy(y0)).0;
+    let p10 = src.get_pixel(clampx(x0 + 1), clampy(y0)).0;
+    let p01 = src.get_pixel(clampx(x0), clampy(y0 + 1)).0;
+    let p11 = src.get_pixel(clampx(x0 + 1), clampy(y0 + 1)).0;
+    let mut out = [0u8; 3];
+    for c in 0..3 {
+        let top = p00[c] as f32 * (1.0 - tx) + p10[c] as f32 * tx;
+        let bottom = p01[c] as f32 * (1.0 - tx) + p11[c] as f32 * tx;
+        out[c] = (top * (1.0 - ty) + bottom * ty).round() as u8;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128]))
+    }
+
+    fn diff(a: &RgbImage, b: &RgbImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f64 {
+        let mut d = 0u64;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                for c in 0..3 {
+                    d += (a.get_pixel(x, y)[c] as i64 - b.get_pixel(x, y)[c] as i64).unsigned_abs();
+                }
+            }
+        }
+        d as f64 / ((x1 - x0) * (y1 - y0) * 3) as f64
+    }
+
+    #[test]
+    fn neutral_motion_reproduces_the_portrait() {
+        let img = gradient(128, 96);
+        let r = MouthWarpRenderer::new(img.clone(), FaceAnchor::from_fraction(128, 96, (0.5, 0.66)));
+        assert_eq!(r.render(&MotionFrame::default()), img);
+    }
+
+    #[test]
+    fn open_mouth_changes_the_mouth_and_leaves_the_background() {
+        let img = gradient(256, 256);
+        let anchor = FaceAnchor::from_fraction(256, 256, (0.5, 0.66));
+        let r = MouthWarpRenderer::new(img.clone(), anchor);
+        let open = r.render(&MotionFrame { mouth_open: 1.0, head_dx: 0.02, ..Default::default() });
+        let (mx, my) = (anchor.mouth_x as u32, anchor.mouth_y as u32);
+        // The opening is dark.
+        let p = open.get_pixel(mx, my + 3).0;
+        assert!(p.iter().map(|&c| c as u32).sum::<u32>() < 250, "interior {p:?}");
+        assert!(diff(&open, &img, mx - 10, my - 2, mx + 10, my + 8) > 20.0);
+        // Corners of the frame stay put.
+        assert_eq!(diff(&open, &img, 0, 0, 16, 16), 0.0);
+        assert_eq!(diff(&open, &img, 240, 0, 256, 16), 0.0);
+    }
+}
