@@ -43,16 +43,68 @@ impl MouthWarpRenderer {
     }
 
     /// Renders one frame into `out` (RGB24, row-major, `width*height*3` bytes).
+    ///
+    /// The smooth part of the warp (head sway, jaw drop) is evaluated on a
+    /// coarse grid and interpolated per pixel; only a band around the lips,
+    /// where the opening has sharp edges, is evaluated exactly per pixel.
     pub fn render_into(&self, motion: &MotionFrame, out: &mut [u8]) {
-        let w = self.width() as usize;
-        assert_eq!(out.len(), w * self.height() as usize * 3, "output buffer size");
+        let (w, h) = (self.width() as usize, self.height() as usize);
+        assert_eq!(out.len(), w * h * 3, "output buffer size");
         let warp = Warp::new(&self.anchor, motion);
+        let grid = InverseGrid::new(&warp, w, h);
+        let band = warp.exact_band(GRID_STEP as f32);
         out.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+            let yc = y as f32 + 0.5;
+            let in_band_row = yc >= band.1 && yc <= band.3;
             for x in 0..w {
-                let px = warp.shade(&self.src, x as f32 + 0.5, y as f32 + 0.5);
+                let xc = x as f32 + 0.5;
+                let px = if in_band_row && xc >= band.0 && xc <= band.2 {
+                    warp.shade(&self.src, xc, yc)
+                } else {
+                    let (sx, sy) = grid.at(x, y);
+                    sample_bilinear(&self.src, sx, sy)
+                };
                 row[x * 3..x * 3 + 3].copy_from_slice(&px);
             }
         });
+    }
+}
+
+/// Spacing of the coarse inverse-map grid, pixels.
+const GRID_STEP: usize = 8;
+
+/// Source positions of the smooth warp at every `GRID_STEP`-th pixel centre.
+struct InverseGrid {
+    cols: usize,
+    pos: Vec<(f32, f32)>,
+}
+
+impl InverseGrid {
+    fn new(warp: &Warp, w: usize, h: usize) -> Self {
+        let cols = w / GRID_STEP + 2;
+        let rows = h / GRID_STEP + 2;
+        let pos = (0..rows * cols)
+            .map(|i| {
+                let (gx, gy) = (i % cols, i / cols);
+                warp.smooth_source((gx * GRID_STEP) as f32 + 0.5, (gy * GRID_STEP) as f32 + 0.5)
+            })
+            .collect();
+        Self { cols, pos }
+    }
+
+    /// Bilinearly interpolated source position of pixel (x, y).
+    #[inline]
+    fn at(&self, x: usize, y: usize) -> (f32, f32) {
+        let (gx, gy) = (x / GRID_STEP, y / GRID_STEP);
+        let tx = (x % GRID_STEP) as f32 / GRID_STEP as f32;
+        let ty = (y % GRID_STEP) as f32 / GRID_STEP as f32;
+        let i = gy * self.cols + gx;
+        let (a, b, c, d) = (self.pos[i], self.pos[i + 1], self.pos[i + self.cols], self.pos[i + self.cols + 1]);
+        let lerp = |p: f32, q: f32, t: f32| p + (q - p) * t;
+        (
+            lerp(lerp(a.0, b.0, tx), lerp(c.0, d.0, tx), ty),
+            lerp(lerp(a.1, b.1, tx), lerp(c.1, d.1, tx), ty),
+        )
     }
 }
 
@@ -86,8 +138,8 @@ impl Warp {
             mx: a.mouth_x,
             my: a.mouth_y,
             fw,
-            mouth_half: 0.2 * fw,
-            gap: m.mouth_open.max(0.0) * 0.13 * fw,
+            mouth_half: 0.25 * fw,
+            gap: m.mouth_open.max(0.0) * 0.09 * fw,
             head_cx: a.mouth_x,
             head_cy: a.mouth_y - 0.45 * fw,
             head_dx: m.head_dx * fw,
@@ -97,24 +149,63 @@ impl Warp {
         }
     }
 
-    /// Colour of output pixel centre (x, y).
-    fn shade(&self, src: &RgbImage, x: f32, y: f32) -> [u8; 3] {
+    /// Output-space rectangle (x0, y0, x1, y1) around the lips that must be
+    /// shaded exactly: the opening plus `margin` on every side, so no grid
+    /// cell that straddles the lip lines is interpolated.
+    fn exact_band(&self, margin: f32) -> (f32, f32, f32, f32) {
+        let sway = self.head_dx.abs() + self.head_dy.abs() + self.fw * self.sin_r.abs();
+        let m = margin + sway + 2.0;
+        (
+            self.mx - self.mouth_half - m,
+            self.my - 0.2 * self.gap - m,
+            self.mx + self.mouth_half + m,
+            self.my + self.gap + m,
+        )
+    }
+
+    /// Lip-opening profile across the mouth (lens) and jaw-drop profile.
+    #[inline]
+    fn profiles(&self, u: f32) -> (f32, f32) {
+        let lens = (1.0 - u * u).max(0.0).sqrt() * (1.0 - smoothstep(0.8, 1.0, u.abs()));
+        let jaw = 1.0 - smoothstep(0.6, 1.8, u.abs());
+        (lens, jaw)
+    }
+
+    /// Source position of output point (x, y) for the smooth part of the
+    /// warp; points above the mouth line use the upper-lip branch, points
+    /// below it the jaw branch.
+    fn smooth_source(&self, x: f32, y: f32) -> (f32, f32) {
         let (x, y) = self.unsway(x, y);
         let u = (x - self.mx) / self.mouth_half;
-        // Jaw profile across the mouth: full in the middle, none past the corners.
-        let across = 1.0 - smoothstep(0.35, 1.25, u.abs());
-        let down = self.gap * across;
-        let up = 0.2 * down;
+        let (lens, jaw) = self.profiles(u);
+        let down = self.gap * lens;
         let v = y - self.my;
-        if v >= down {
-            // Lower lip, chin and jaw move down, fading out towards the neck.
+        if v >= 0.0 {
+            // Just under the lower lip the drop follows the lens, further down
+            // the jaw profile; far down it fades out towards the neck.
+            let blend = smoothstep(0.0, 0.2 * self.fw, v - down);
+            let drop = self.gap * (lens + (jaw - lens) * blend);
             let fade = 1.0 - smoothstep(0.55 * self.fw, 0.95 * self.fw, v);
-            sample_bilinear(src, x, y - down * fade)
-        } else if v <= -up {
-            let fade = 1.0 - smoothstep(0.08 * self.fw, 0.3 * self.fw, -v);
-            sample_bilinear(src, x, y + up * fade)
+            (x, y - drop * fade)
         } else {
-            self.interior(src, x, u, v, up, down)
+            let fade = 1.0 - smoothstep(0.08 * self.fw, 0.3 * self.fw, -v);
+            (x, y + 0.2 * down * fade)
+        }
+    }
+
+    /// Exact colour of output pixel centre (x, y), mouth interior included.
+    fn shade(&self, src: &RgbImage, x: f32, y: f32) -> [u8; 3] {
+        let (ux, uy) = self.unsway(x, y);
+        let u = (ux - self.mx) / self.mouth_half;
+        let (lens, _) = self.profiles(u);
+        let down = self.gap * lens;
+        let up = 0.2 * down;
+        let v = uy - self.my;
+        if v >= down || v <= -up {
+            let (sx, sy) = self.smooth_source(x, y);
+            sample_bilinear(src, sx, sy)
+        } else {
+            self.interior(src, ux, u, v, up, down)
         }
     }
 
@@ -124,13 +215,16 @@ impl Warp {
         let lip = sample_bilinear(src, x, self.my);
         let height = (up + down).max(1e-3);
         let depth = (v + up) / height; // 0 at the upper lip, 1 at the lower lip
-        let edge = ((v + up).min(down - v)).clamp(0.0, 1.0) * (1.0 - smoothstep(0.9, 1.25, u.abs()));
-        let cavity = [70.0 - 30.0 * depth, 28.0 - 12.0 * depth, 30.0 - 12.0 * depth];
+        // Soft 1.5 px edge against the lips.
+        let edge = ((v + up).min(down - v) / 1.5).clamp(0.0, 1.0);
+        // Darkest in the middle of the opening, like a cavity seen from outside.
+        let shade = 1.0 - 0.6 * (1.0 - (2.0 * depth - 1.0).abs()) * (1.0 - u.abs()).max(0.0);
+        let cavity = [95.0 * shade, 40.0 * shade, 42.0 * shade];
         let teeth = if depth < 0.28 && height > 3.0 { 1.0 - smoothstep(0.18, 0.28, depth) } else { 0.0 };
         let mut px = [0u8; 3];
         for c in 0..3 {
             let inner = cavity[c] * (1.0 - teeth) + [225.0, 218.0, 205.0][c] * teeth * 0.85;
-            px[c] = (lip[c] as f32 * (1.0 - edge) + inner * edge).round().clamp(0.0, 255.0) as u8;
+            px[c] = (lip[c] as f32 * (1.0 - edge) + inner * edge + 0.5).clamp(0.0, 255.0) as u8;
         }
         px
     }
@@ -152,26 +246,26 @@ impl Warp {
 }
 
 /// Bilinear sample at a continuous position (pixel centres at +0.5), clamped
-/// to the border.
+/// to the border. Written without `floor`/`round` calls, which compile to
+/// library calls on baseline x86-64 and dominated the frame time.
+#[inline]
 fn sample_bilinear(src: &RgbImage, x: f32, y: f32) -> [u8; 3] {
-    let (w, h) = (src.width() as i64, src.height() as i64);
-    let fx = x - 0.5;
-    let fy = y - 0.5;
-    let x0 = fx.floor();
-    let y0 = fy.floor();
-    let (tx, ty) = (fx - x0, fy - y0);
-    let clampx = |v: i64| v.clamp(0, w - 1) as u32;
-    let clampy = |v: i64| v.clamp(0, h - 1) as u32;
-    let (x0, y0) = (x0 as i64, y0 as i64);
-    let p00 = src.get_pixel(clampx(x0), clampy(y0)).0;
-    let p10 = src.get_pixel(clampx(x0 + 1), clampy(y0)).0;
-    let p01 = src.get_pixel(clampx(x0), clampy(y0 + 1)).0;
-    let p11 = src.get_pixel(clampx(x0 + 1), clampy(y0 + 1)).0;
+    let (w, h) = (src.width() as i32, src.height() as i32);
+    let fx = (x - 0.5).clamp(0.0, (w - 1) as f32);
+    let fy = (y - 0.5).clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (fx as i32, fy as i32); // truncation == floor for fx, fy >= 0
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let x1 = (x0 + 1).min(w - 1);
+    let y1 = (y0 + 1).min(h - 1);
+    let data = src.as_raw();
+    let stride = w as usize * 3;
+    let at = |x: i32, y: i32| y as usize * stride + x as usize * 3;
+    let (i00, i10, i01, i11) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
     let mut out = [0u8; 3];
     for c in 0..3 {
-        let top = p00[c] as f32 * (1.0 - tx) + p10[c] as f32 * tx;
-        let bottom = p01[c] as f32 * (1.0 - tx) + p11[c] as f32 * tx;
-        out[c] = (top * (1.0 - ty) + bottom * ty).round() as u8;
+        let top = data[i00 + c] as f32 + (data[i10 + c] as f32 - data[i00 + c] as f32) * tx;
+        let bottom = data[i01 + c] as f32 + (data[i11 + c] as f32 - data[i01 + c] as f32) * tx;
+        out[c] = (top + (bottom - top) * ty + 0.5) as u8;
     }
     out
 }

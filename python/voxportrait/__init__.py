@@ -1,0 +1,45 @@
+"""VoxPortrait: a portrait plus speech becomes a talking-head video.
+
+The heavy lifting happens in a Rust core (``voxportrait._native``); this
+package adds the command line (``voxportrait`` / ``python -m voxportrait``)
+and a small Python API. Importing it does no work beyond loading the native
+module: no models, no network.
+
+>>> import voxportrait
+>>> voxportrait.animate("portrait.png", "speech.wav", "out.mp4", fps=30)  # doctest: +SKIP
+"""
+
+from ._native import (
+    CancelledError,
+    EncoderError,
+    InputError,
+    InternalError,
+    OutputError,
+    VoxPortraitError,
+    __version__,
+    frame_count,
+    load_audio,
+    load_image,
+    parse_fps,
+    resample,
+)
+from .api import DEFAULT_MAX_AUDIO_SECONDS, ENGINE, animate, find_ffmpeg
+
+__all__ = [
+    "CancelledError",
+    "DEFAULT_MAX_AUDIO_SECONDS",
+    "ENGINE",
+    "EncoderError",
+    "InputError",
+    "InternalError",
+    "OutputError",
+    "VoxPortraitError",
+    "__version__",
+    "animate",
+    "find_ffmpeg",
+    "frame_count",
+    "load_audio",
+    "load_image",
+    "parse_fps",
+    "resample",
+]

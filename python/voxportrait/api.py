@@ -1,0 +1,99 @@
+"""The Python API over the native core: one call per job.
+
+Everything heavy runs in Rust with the GIL released; these wrappers only
+fill in defaults that need Python (such as the ffmpeg that the
+``imageio-ffmpeg`` package installs).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Sequence, Tuple, Union
+
+from . import _native
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Longest audio accepted unless ``max_audio_seconds`` says otherwise.
+DEFAULT_MAX_AUDIO_SECONDS: float = _native.DEFAULT_MAX_AUDIO_SECONDS
+
+#: The motion engine in use. ``"loudness"`` is the foundation's placeholder:
+#: the mouth follows the loudness envelope and the head sways gently.
+ENGINE = "loudness"
+
+
+def ffmpeg_candidates() -> list:
+    """ffmpeg binaries to try after ``$VOXPORTRAIT_FFMPEG``: the one bundled
+    with the ``imageio-ffmpeg`` package, when it is installed."""
+    try:
+        import imageio_ffmpeg  # small, pure Python; imported only when needed
+    except ImportError:
+        return []
+    try:
+        return [imageio_ffmpeg.get_ffmpeg_exe()]
+    except Exception:  # its own lookup failed; PATH is still tried
+        return []
+
+
+def find_ffmpeg(explicit: Optional[PathLike] = None) -> str:
+    """Path of a working ffmpeg with an H.264 encoder.
+
+    Order: ``explicit``, ``$VOXPORTRAIT_FFMPEG``, imageio-ffmpeg's binary,
+    then ``ffmpeg`` on PATH. Raises :class:`EncoderError` when none works.
+    """
+    return os.fspath(_native.find_ffmpeg(explicit, ffmpeg_candidates()))
+
+
+def animate(
+    image: PathLike,
+    audio: PathLike,
+    output: PathLike,
+    *,
+    fps: Union[str, float, int] = 25,
+    size: int = 512,
+    seed: int = 0,
+    format: Optional[str] = None,
+    mouth_scale: float = 1.0,
+    head_scale: float = 1.0,
+    mouth_position: Optional[Tuple[float, float]] = None,
+    max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
+    allow_silent: bool = False,
+    background: Sequence[int] = (255, 255, 255),
+    ffmpeg: Optional[PathLike] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> dict:
+    """Animate ``image`` with the speech in ``audio`` and write ``output``.
+
+    ``output`` ending in ``.mp4`` gives H.264 + AAC (needs ffmpeg), ``.gif``
+    an animated GIF, and a name without extension a folder of PNG frames plus
+    ``audio.wav``; ``format`` ("mp4", "gif", "png") overrides the guess.
+    ``fps`` is any rate, including "29.97" or "30000/1001". ``size`` is the
+    longer output side in pixels (0 keeps the portrait's size).
+    ``progress(done, total)`` is called after each frame; an exception raised
+    in it (or Ctrl-C) stops the job and leaves no partial file.
+
+    Returns a report dict (output, format, frames, width, height, fps, ...).
+    Raises :class:`InputError`, :class:`OutputError` or :class:`EncoderError`
+    with a one-line message that says what to do.
+    """
+    bg = tuple(int(c) for c in background)
+    if len(bg) != 3 or not all(0 <= c <= 255 for c in bg):
+        raise _native.InputError("background must be three integers 0-255")
+    return _native.animate(
+        os.fspath(image),
+        os.fspath(audio),
+        os.fspath(output),
+        fps=str(fps),
+        size=int(size),
+        seed=int(seed) % 2**64,
+        format=format,
+        mouth_scale=float(mouth_scale),
+        head_scale=float(head_scale),
+        mouth_position=None if mouth_position is None else tuple(map(float, mouth_position)),
+        max_audio_seconds=float(max_audio_seconds),
+        allow_silent=bool(allow_silent),
+        background=bg,
+        ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
+        ffmpeg_candidates=ffmpeg_candidates(),
+        progress=progress,
+    )

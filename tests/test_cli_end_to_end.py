@@ -1,0 +1,141 @@
+"""The CLI turns the real example portrait and speech into real videos."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from helpers import (
+    DATA,
+    PORTRAIT,
+    SPEECH,
+    SPEECH_1S,
+    audio_seconds,
+    decode_frames,
+    expected_frames,
+    listing,
+    probe_mp4,
+    run_cli,
+    write_png,
+)
+
+
+def test_demo_mp4_has_h264_video_and_aac_audio_matching_the_speech(outdir):
+    out = outdir / "demo.mp4"
+    r = run_cli("animate", PORTRAIT, SPEECH, "-o", out, "--fps", "25")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(out)
+    info = probe_mp4(out)
+    seconds = audio_seconds(SPEECH)
+    assert info["video_codec"] == "h264"
+    assert info["pix_fmt"] == "yuv420p"
+    assert info["audio_codec"] == "aac"
+    assert info["faststart"], "moov atom must precede mdat for browser streaming"
+    assert (info["width"], info["height"]) == (512, 512)
+    assert info["rate"] == 25
+    assert info["frames"] == expected_frames(SPEECH, 25)
+    assert abs(info["video_seconds"] - seconds) <= 1 / 25
+    assert abs(info["audio_seconds"] - seconds) <= 1 / 25
+    assert listing(outdir) == ["demo.mp4"]
+
+
+@pytest.mark.parametrize("fps", ["24", "29.97", "30000/1001", "60", "12.5"])
+def test_any_frame_rate_gives_exact_frame_count(outdir, fps):
+    out = outdir / "clip.mp4"
+    r = run_cli("animate", PORTRAIT, SPEECH_1S, "-o", out, "--fps", fps, "--size", "128", "-q")
+    assert r.returncode == 0, r.stderr
+    info = probe_mp4(out)
+    rate = Fraction(30000, 1001) if fps in ("29.97", "30000/1001") else Fraction(fps)
+    seconds = audio_seconds(SPEECH_1S)
+    assert info["rate"] == rate
+    assert info["frames"] == expected_frames(SPEECH_1S, rate)
+    assert abs(info["video_seconds"] - seconds) <= 1 / float(rate)
+    assert abs(info["audio_seconds"] - seconds) <= 1 / float(rate)
+
+
+def test_mouth_moves_with_speech_and_background_stays(outdir):
+    out = outdir / "demo.mp4"
+    r = run_cli("animate", PORTRAIT, SPEECH, "-o", out, "--head-scale", "0", "-q")
+    assert r.returncode == 0, r.stderr
+    frames = np.stack(decode_frames(out)).astype(np.float32)
+    h, w = frames.shape[1:3]
+    mouth = frames[:, int(0.62 * h) : int(0.72 * h), int(0.4 * w) : int(0.6 * w)].mean(axis=(1, 2, 3))
+    corner = frames[:, : int(0.1 * h), : int(0.1 * w)].mean(axis=(1, 2, 3))
+    # Mouth brightness varies over time (opening shows the dark cavity)...
+    assert mouth.max() - mouth.min() > 8.0
+    # ...the first frames (0.15 s of leading silence) show a closed mouth...
+    assert abs(mouth[0] - mouth.max()) < 2.0
+    # ...and the background corner barely changes (only codec noise).
+    assert corner.max() - corner.min() < 1.5
+
+
+def test_size_zero_keeps_an_odd_sized_portrait_rounded_to_even(tmp_path, outdir):
+    img = tmp_path / "odd.png"
+    w, h = 301, 203
+    rows = [[c for x in range(w) for c in (x * 255 // w, y * 255 // h, 128)] for y in range(h)]
+    write_png(img, rows, w, h)
+    out = outdir / "odd.mp4"
+    r = run_cli("animate", img, SPEECH_1S, "-o", out, "--size", "0", "-q")
+    assert r.returncode == 0, r.stderr
+    info = probe_mp4(out)
+    assert (info["width"], info["height"]) == (302, 204)
+
+
+def test_gif_and_png_sequence_need_no_ffmpeg(outdir):
+    env = {"VOXPORTRAIT_FFMPEG": "", "PATH": "/nonexistent"}
+    gif = outdir / "talk.gif"
+    r = run_cli("animate", PORTRAIT, SPEECH_1S, "-o", gif, "--size", "96", "--fps", "10", "-q", env=env)
+    assert r.returncode == 0, r.stderr
+    assert gif.read_bytes()[:6] == b"GIF89a"
+    frames = outdir / "frames"
+    r = run_cli("animate", PORTRAIT, SPEECH_1S, "-o", frames, "--format", "png", "--size", "96", "-q", env=env)
+    assert r.returncode == 0, r.stderr
+    names = listing(frames)
+    assert "audio.wav" in names
+    assert len([n for n in names if n.endswith(".png")]) == expected_frames(SPEECH_1S, 25)
+
+
+def test_every_audio_format_animates(outdir):
+    for name in ["speech_1s.mp3", "speech_1s.flac", "speech_1s.ogg", "speech_1s.m4a", "speech_1s_f32.wav"]:
+        out = outdir / (name.replace(".", "_") + ".mp4")
+        r = run_cli("animate", DATA / "portrait_small.jpg", DATA / name, "-o", out, "--size", "128", "-q")
+        assert r.returncode == 0, (name, r.stderr)
+        assert probe_mp4(out)["frames"] == expected_frames(DATA / name, 25)
+
+
+def test_rgba_webp_and_16bit_portraits_animate(outdir):
+    for name in ["portrait_rgba.png", "portrait.webp", "portrait_gray16.png", "portrait_rot90.jpg"]:
+        out = outdir / (name.replace(".", "_") + ".mp4")
+        r = run_cli("animate", DATA / name, SPEECH_1S, "-o", out, "--size", "128", "-q")
+        assert r.returncode == 0, (name, r.stderr)
+    info = probe_mp4(outdir / "portrait_rot90_jpg.mp4")
+    assert (info["width"], info["height"]) == (128, 96)  # EXIF-upright: wider than tall
+
+
+def test_same_seed_same_video_other_seed_other_motion(outdir):
+    outs = []
+    for i, seed in enumerate([7, 7, 8]):
+        out = outdir / f"s{i}.mp4"
+        r = run_cli("animate", PORTRAIT, SPEECH_1S, "-o", out, "--seed", seed, "--size", "128", "-q")
+        assert r.returncode == 0, r.stderr
+        outs.append(np.stack(decode_frames(out)).astype(np.int16))
+    assert np.abs(outs[0] - outs[1]).max() == 0
+    assert np.abs(outs[0] - outs[2]).max() > 0
+
+
+def test_help_reads_like_a_manual():
+    r = run_cli("animate", "--help")
+    assert r.returncode == 0
+    for words in ["exit codes", "examples:", "--fps", "--size", "--seed", "29.97", "ffmpeg", "placeholder"]:
+        assert words in r.stdout, words
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("voxportrait ")
+
+
+def test_info_reports_engine_and_ffmpeg():
+    r = run_cli("info")
+    assert r.returncode == 0
+    assert "motion engine: loudness" in r.stdout
+    assert "ffmpeg: /" in r.stdout
