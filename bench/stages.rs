@@ -40,7 +40,7 @@ fn main() {
     let reference = best(50, || frame.copy_from_slice(&src));
 
     let decode = best(5, || audio::load(&repo("examples/speech.wav"), &LoadOptions::default()).unwrap());
-    let resample = best(5, || audio::resample(&clip, 16_000).unwrap());
+    let resample = best(5, || audio::resample(&clip, 48_000).unwrap());
     let motion = best(5, || LoudnessEngine::default().drive(&clip, fps));
     let track = LoudnessEngine::default().drive(&clip, fps);
     let renderer = MouthWarpRenderer::new(img.clone(), FaceAnchor::from_fraction(w, h, DEFAULT_MOUTH_FRACTION));
@@ -55,7 +55,7 @@ fn main() {
         println!("{name:<16} {:>8.3} ms  {:>10.1}   {:>10.1}", t * 1e3, rt, t / reference);
     };
     row("audio decode", decode, true);
-    row("resample 16k", resample, true);
+    row("resample 48k", resample, true);
     row("motion", motion, true);
     row("render/frame", render, false);
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -139,3 +140,5 @@ def test_info_reports_engine_and_ffmpeg():
     assert r.returncode == 0
     assert "motion engine: loudness" in r.stdout
     assert "ffmpeg: /" in r.stdout
+    if not os.environ.get("VOXPORTRAIT_FFMPEG"):
+        assert "imageio_ffmpeg" in r.stdout  # pip alone brings the ffmpeg
