@@ -14,7 +14,9 @@ use voxportrait_core::render::MouthWarpRenderer;
 use voxportrait_core::video::Fps;
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 /// Best of `n` runs, in seconds.
@@ -39,20 +41,41 @@ fn main() {
     let src = img.as_raw().clone();
     let reference = best(50, || frame.copy_from_slice(&src));
 
-    let decode = best(5, || audio::load(&repo("examples/speech.wav"), &LoadOptions::default()).unwrap());
+    let decode = best(5, || {
+        audio::load(&repo("examples/speech.wav"), &LoadOptions::default()).unwrap()
+    });
     let resample = best(5, || audio::resample(&clip, 48_000).unwrap());
     let motion = best(5, || LoudnessEngine::default().drive(&clip, fps));
     let track = LoudnessEngine::default().drive(&clip, fps);
-    let renderer = MouthWarpRenderer::new(img.clone(), FaceAnchor::from_fraction(w, h, DEFAULT_MOUTH_FRACTION));
-    let loud = track.frames.iter().max_by(|a, b| a.mouth_open.total_cmp(&b.mouth_open)).unwrap();
+    let renderer = MouthWarpRenderer::new(
+        img.clone(),
+        FaceAnchor::from_fraction(w, h, DEFAULT_MOUTH_FRACTION),
+    );
+    let loud = track
+        .frames
+        .iter()
+        .max_by(|a, b| a.mouth_open.total_cmp(&b.mouth_open))
+        .unwrap();
     let render = best(20, || renderer.render_into(loud, &mut frame));
 
     let secs = clip.duration_seconds();
-    println!("audio: {secs:.2} s; frame {w}x{h}; reference frame copy {:.3} ms", reference * 1e3);
+    println!(
+        "audio: {secs:.2} s; frame {w}x{h}; reference frame copy {:.3} ms",
+        reference * 1e3
+    );
     println!("stage            time        x realtime   x reference");
     let row = |name: &str, t: f64, per_clip: bool| {
-        let rt = if per_clip { secs / t } else { 1.0 / (t * fps.as_f64()) };
-        println!("{name:<16} {:>8.3} ms  {:>10.1}   {:>10.1}", t * 1e3, rt, t / reference);
+        let rt = if per_clip {
+            secs / t
+        } else {
+            1.0 / (t * fps.as_f64())
+        };
+        println!(
+            "{name:<16} {:>8.3} ms  {:>10.1}   {:>10.1}",
+            t * 1e3,
+            rt,
+            t / reference
+        );
     };
     row("audio decode", decode, true);
     row("resample 48k", resample, true);

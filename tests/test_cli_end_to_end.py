@@ -40,6 +40,7 @@ def test_demo_mp4_has_h264_video_and_aac_audio_matching_the_speech(outdir):
     assert abs(info["video_seconds"] - seconds) <= 1 / 25
     assert abs(info["audio_seconds"] - seconds) <= 1 / 25
     assert listing(outdir) == ["demo.mp4"]
+    assert out.stat().st_mode & 0o044 == 0o044, "output must not stay a private temp file"
 
 
 @pytest.mark.parametrize("fps", ["24", "29.97", "30000/1001", "60", "12.5"])

@@ -75,24 +75,27 @@ def _fraction_pair(text: str):
     return (x, y)
 
 
-def _size(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}")
-    if v != 0 and not 64 <= v <= 4096:
-        raise argparse.ArgumentTypeError("size must be 0 (keep) or between 64 and 4096 pixels")
-    return v
+def _ranged(convert, lo, hi, expected, rule, allow=()):
+    """An argparse type: ``convert(text)`` that must lie in ``[lo, hi]``
+    (or be one of ``allow``), with messages naming what was expected."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        if value not in allow and not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(rule)
+        return value
+
+    return parse
 
 
-def _scale(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not 0.0 <= v <= 4.0:
-        raise argparse.ArgumentTypeError("scales must lie between 0 and 4")
-    return v
+_size = _ranged(int, 64, 4096, "a whole number of pixels",
+                "size must be 0 (keep) or between 64 and 4096 pixels", allow=(0,))
+_scale = _ranged(float, 0.0, 4.0, "a number", "scales must lie between 0 and 4")
+_positive_seconds = _ranged(float, 1e-3, float("inf"), "seconds", "must be positive")
+_seed = _ranged(int, 0, 2**64 - 1, "a whole number", "seed must be between 0 and 2^64-1")
 
 
 def _fps(text: str) -> str:
@@ -103,26 +106,6 @@ def _fps(text: str) -> str:
     except _native.InputError as e:
         raise argparse.ArgumentTypeError(str(e))
     return text
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}")
-    if v <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    if not 0 <= v < 2**64:
-        raise argparse.ArgumentTypeError("seed must be between 0 and 2^64-1")
-    return v
 
 
 def _colour(text: str):

@@ -34,7 +34,10 @@ pub struct AudioClip {
 impl AudioClip {
     /// Wraps mono samples.
     pub fn new(samples: Vec<f32>, sample_rate: u32) -> Self {
-        Self { samples, sample_rate }
+        Self {
+            samples,
+            sample_rate,
+        }
     }
 
     /// Averages interleaved multi-channel samples into mono.
@@ -67,7 +70,9 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { max_seconds: DEFAULT_MAX_SECONDS }
+        Self {
+            max_seconds: DEFAULT_MAX_SECONDS,
+        }
     }
 }
 
@@ -125,9 +130,11 @@ pub fn resample(clip: &AudioClip, sample_rate: u32) -> Result<AudioClip> {
         FixedSync::Both,
     )
     .map_err(|e| internal(&e))?;
-    let input = InterleavedSlice::new(&clip.samples, 1, clip.samples.len())
+    let input =
+        InterleavedSlice::new(&clip.samples, 1, clip.samples.len()).map_err(|e| internal(&e))?;
+    let output = resampler
+        .process_all(&input, input.frames(), None)
         .map_err(|e| internal(&e))?;
-    let output = resampler.process_all(&input, input.frames(), None).map_err(|e| internal(&e))?;
     let mut samples = output.take_data();
     let expected = (clip.samples.len() as u64 * sample_rate as u64 + clip.sample_rate as u64 / 2)
         / clip.sample_rate as u64;
@@ -158,7 +165,10 @@ fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
         return interleaved.to_vec();
     }
     let inv = 1.0 / channels as f32;
-    interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * inv).collect()
+    interleaved
+        .chunks_exact(channels)
+        .map(|f| f.iter().sum::<f32>() * inv)
+        .collect()
 }
 
 /// Human-readable duration such as "12 min 3 s".
@@ -187,29 +197,35 @@ fn too_long(path: &Path, seconds: f64, opts: &LoadOptions) -> Error {
 /// Sniffs the RIFF/WAVE magic rather than trusting the extension.
 fn is_riff_wave(path: &Path) -> bool {
     let mut head = [0u8; 12];
-    File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
         && &head[0..4] == b"RIFF"
         && &head[8..12] == b"WAVE"
 }
 
 fn load_wav_hound(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
     let bad = |e: hound::Error| Error::input(path, format!("unreadable WAV: {e}"));
-    let reader = hound::WavReader::new(BufReader::new(File::open(path).map_err(|e| {
-        Error::input(path, format!("cannot open audio file: {e}"))
-    })?))
+    let reader = hound::WavReader::new(BufReader::new(
+        File::open(path).map_err(|e| Error::input(path, format!("cannot open audio file: {e}")))?,
+    ))
     .map_err(bad)?;
     let spec = reader.spec();
     if spec.sample_rate == 0 || spec.channels == 0 {
-        return Err(Error::input(path, "WAV header has a zero sample rate or channel count"));
+        return Err(Error::input(
+            path,
+            "WAV header has a zero sample rate or channel count",
+        ));
     }
     let seconds = reader.duration() as f64 / spec.sample_rate as f64;
     if seconds > opts.max_seconds {
         return Err(too_long(path, seconds, opts));
     }
     let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => {
-            reader.into_samples::<f32>().collect::<std::result::Result<_, _>>().map_err(bad)?
-        }
+        hound::SampleFormat::Float => reader
+            .into_samples::<f32>()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(bad)?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample.max(1) - 1)) as f32;
             reader
@@ -219,7 +235,11 @@ fn load_wav_hound(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
                 .map_err(bad)?
         }
     };
-    Ok(AudioClip::from_interleaved(&interleaved, spec.channels as usize, spec.sample_rate))
+    Ok(AudioClip::from_interleaved(
+        &interleaved,
+        spec.channels as usize,
+        spec.sample_rate,
+    ))
 }
 
 fn load_symphonia(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
@@ -243,11 +263,22 @@ fn load_symphonia(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
         hint.with_extension(ext);
     }
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|_| not_audio())?;
-    let track = format.default_track(TrackType::Audio).ok_or_else(not_audio)?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(not_audio)?;
     let track_id = track.id;
-    let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or_else(not_audio)?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(not_audio)?;
     if let (Some(frames), Some(rate)) = (track.num_frames, params.sample_rate) {
         let seconds = frames as f64 / rate.max(1) as f64;
         if seconds > opts.max_seconds {
@@ -368,8 +399,9 @@ mod tests {
     #[test]
     fn resampling_keeps_a_tone_at_its_frequency() {
         let rate = 44_100u32;
-        let tone: Vec<f32> =
-            (0..rate).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin() * 0.5).collect();
+        let tone: Vec<f32> = (0..rate)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin() * 0.5)
+            .collect();
         let out = resample(&AudioClip::new(tone, rate), 16_000).unwrap();
         assert_eq!(out.samples.len(), 16_000);
         // Count zero crossings in the middle to estimate frequency.
@@ -390,7 +422,11 @@ mod tests {
 
     #[test]
     fn bad_files_get_clear_errors() {
-        let msg = |name: &str| load(&fixture(name), &LoadOptions::default()).unwrap_err().to_string();
+        let msg = |name: &str| {
+            load(&fixture(name), &LoadOptions::default())
+                .unwrap_err()
+                .to_string()
+        };
         assert!(msg("empty.wav").contains("empty (0 bytes)"));
         assert!(msg("not_audio.wav").contains("not a recognised audio file"));
         assert!(msg("does_not_exist.wav").contains("not found"));
@@ -408,7 +444,12 @@ mod tests {
         write_wav(&path, &clip).unwrap();
         let back = load(&path, &LoadOptions::default()).unwrap();
         assert_eq!(back.samples.len(), clip.samples.len());
-        let err = clip.samples.iter().zip(&back.samples).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let err = clip
+            .samples
+            .iter()
+            .zip(&back.samples)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(err < 1e-3);
     }
 }

@@ -45,16 +45,23 @@ pub(crate) fn check_input_file(path: &Path, what: &str) -> Result<u64> {
         std::io::ErrorKind::NotFound => {
             Error::input(path, format!("{what} file not found; check the path"))
         }
-        std::io::ErrorKind::PermissionDenied => {
-            Error::input(path, format!("{what} file cannot be read (permission denied)"))
-        }
+        std::io::ErrorKind::PermissionDenied => Error::input(
+            path,
+            format!("{what} file cannot be read (permission denied)"),
+        ),
         _ => Error::input(path, format!("cannot open {what} file: {e}")),
     })?;
     if meta.is_dir() {
-        return Err(Error::input(path, format!("is a folder, expected a {what} file")));
+        return Err(Error::input(
+            path,
+            format!("is a folder, expected a {what} file"),
+        ));
     }
     if meta.len() == 0 {
-        return Err(Error::input(path, format!("{what} file is empty (0 bytes)")));
+        return Err(Error::input(
+            path,
+            format!("{what} file is empty (0 bytes)"),
+        ));
     }
     Ok(meta.len())
 }

@@ -34,11 +34,15 @@ pub(crate) mod testdata {
 
     /// Path of a committed fixture under the repository's `tests/data`.
     pub fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data")
+            .join(name)
     }
 
     /// Path of a committed file under the repository's `examples`.
     pub fn example(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name)
     }
 }

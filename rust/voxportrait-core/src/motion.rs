@@ -44,7 +44,11 @@ pub struct LoudnessEngine {
 
 impl Default for LoudnessEngine {
     fn default() -> Self {
-        Self { mouth_scale: 1.0, head_scale: 1.0, seed: 0 }
+        Self {
+            mouth_scale: 1.0,
+            head_scale: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -85,15 +89,20 @@ impl LoudnessEngine {
                 if b <= a {
                     return -120.0;
                 }
-                let energy: f64 =
-                    (a..b).map(|k| ((s[k] - s[k - 1]) as f64).powi(2)).sum::<f64>() / (b - a) as f64;
+                let energy: f64 = (a..b)
+                    .map(|k| ((s[k] - s[k - 1]) as f64).powi(2))
+                    .sum::<f64>()
+                    / (b - a) as f64;
                 (10.0 * (energy + 1e-12).log10()) as f32
             })
             .collect();
         // Normalise to the loud end of this clip so quiet recordings still move.
         let mut sorted = level_db.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
-        let loud = sorted.get(sorted.len() * 95 / 100).copied().unwrap_or(-120.0);
+        let loud = sorted
+            .get(sorted.len() * 95 / 100)
+            .copied()
+            .unwrap_or(-120.0);
         let floor = loud - 30.0;
         let mut out = Vec::with_capacity(n);
         let mut state = 0.0f32;
@@ -128,8 +137,10 @@ impl Sway {
 
     fn at(&self, t: f64) -> (f32, f32, f32) {
         let axis = |i: usize| {
-            self.waves[i].iter().map(|(f, p)| (std::f64::consts::TAU * f * t + p).sin()).sum::<f64>()
-                as f32
+            self.waves[i]
+                .iter()
+                .map(|(f, p)| (std::f64::consts::TAU * f * t + p).sin())
+                .sum::<f64>() as f32
                 / 3.0
         };
         (axis(0), axis(1), axis(2))
@@ -180,7 +191,11 @@ mod tests {
         let track = LoudnessEngine::default().drive(&burst_clip(), Fps::new(25, 1).unwrap());
         assert_eq!(track.frames.len(), 75);
         let open = |r: std::ops::Range<usize>| {
-            track.frames[r.clone()].iter().map(|f| f.mouth_open).sum::<f32>() / r.len() as f32
+            track.frames[r.clone()]
+                .iter()
+                .map(|f| f.mouth_open)
+                .sum::<f32>()
+                / r.len() as f32
         };
         assert!(open(5..20) < 0.05, "silence {}", open(5..20));
         assert!(open(30..45) > 0.5, "speech {}", open(30..45));
@@ -191,12 +206,29 @@ mod tests {
     fn seed_and_scales_control_motion() {
         let clip = burst_clip();
         let fps = Fps::new(30, 1).unwrap();
-        let a = LoudnessEngine { seed: 1, ..Default::default() }.drive(&clip, fps);
-        let b = LoudnessEngine { seed: 1, ..Default::default() }.drive(&clip, fps);
-        let c = LoudnessEngine { seed: 2, ..Default::default() }.drive(&clip, fps);
+        let a = LoudnessEngine {
+            seed: 1,
+            ..Default::default()
+        }
+        .drive(&clip, fps);
+        let b = LoudnessEngine {
+            seed: 1,
+            ..Default::default()
+        }
+        .drive(&clip, fps);
+        let c = LoudnessEngine {
+            seed: 2,
+            ..Default::default()
+        }
+        .drive(&clip, fps);
         assert_eq!(a, b);
         assert_ne!(a, c);
-        let still = LoudnessEngine { head_scale: 0.0, mouth_scale: 0.0, seed: 1 }.drive(&clip, fps);
+        let still = LoudnessEngine {
+            head_scale: 0.0,
+            mouth_scale: 0.0,
+            seed: 1,
+        }
+        .drive(&clip, fps);
         assert!(still.frames.iter().all(|f| *f == MotionFrame::default()));
     }
 

@@ -13,7 +13,7 @@ use crate::face::{FaceAnchor, DEFAULT_MOUTH_FRACTION};
 use crate::motion::LoudnessEngine;
 use crate::portrait;
 use crate::render::MouthWarpRenderer;
-use crate::video::{self, FrameSink, Fps, GifSink, Mp4Sink, OutputFormat, PngSequenceSink};
+use crate::video::{self, Fps, FrameSink, GifSink, Mp4Sink, OutputFormat, PngSequenceSink};
 
 /// Name of the motion engine the pipeline uses today.
 pub const ENGINE: &str = "loudness";
@@ -105,7 +105,12 @@ pub fn animate(
         None => OutputFormat::from_path(output)?,
     };
     let portrait = portrait::load_rgb(image, opts.background)?;
-    let clip = audio::load(audio_path, &LoadOptions { max_seconds: opts.max_audio_seconds })?;
+    let clip = audio::load(
+        audio_path,
+        &LoadOptions {
+            max_seconds: opts.max_audio_seconds,
+        },
+    )?;
     if clip.is_silent() && !opts.allow_silent {
         return Err(Error::input(
             audio_path,
@@ -115,19 +120,33 @@ pub fn animate(
     }
     video::check_output_writable(output)?;
     let ffmpeg = match format {
-        OutputFormat::Mp4 => Some(video::find_ffmpeg(opts.ffmpeg.as_deref(), &opts.ffmpeg_candidates)?),
+        OutputFormat::Mp4 => Some(video::find_ffmpeg(
+            opts.ffmpeg.as_deref(),
+            &opts.ffmpeg_candidates,
+        )?),
         _ => None,
     };
 
     let portrait = portrait::fit_even(&portrait, opts.size);
     let (width, height) = portrait.dimensions();
     let anchor = FaceAnchor::from_fraction(width, height, opts.mouth_fraction);
-    let engine = LoudnessEngine { mouth_scale: opts.mouth_scale, head_scale: opts.head_scale, seed: opts.seed };
+    let engine = LoudnessEngine {
+        mouth_scale: opts.mouth_scale,
+        head_scale: opts.head_scale,
+        seed: opts.seed,
+    };
     let track = engine.drive(&clip, opts.fps);
     let renderer = MouthWarpRenderer::new(portrait, anchor);
 
     let mut sink: Box<dyn FrameSink> = match (&ffmpeg, format) {
-        (Some(f), _) => Box::new(Mp4Sink::create(f, output, width, height, opts.fps, Some(&clip))?),
+        (Some(f), _) => Box::new(Mp4Sink::create(
+            f,
+            output,
+            width,
+            height,
+            opts.fps,
+            Some(&clip),
+        )?),
         (None, OutputFormat::Gif) => Box::new(GifSink::create(output, width, height, opts.fps)?),
         (None, _) => Box::new(PngSequenceSink::create(output, width, height, Some(&clip))?),
     };
@@ -163,20 +182,38 @@ mod tests {
     fn animates_the_example_to_a_png_sequence() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("frames");
-        let opts = AnimateOptions { size: 128, ..Default::default() };
+        let opts = AnimateOptions {
+            size: 128,
+            ..Default::default()
+        };
         let mut calls = 0;
-        let report = animate(&example("portrait.png"), &fixture("speech_1s.wav"), &out, &opts, &mut |d, t| {
-            calls += 1;
-            assert!(d <= t);
-            true
-        })
+        let report = animate(
+            &example("portrait.png"),
+            &fixture("speech_1s.wav"),
+            &out,
+            &opts,
+            &mut |d, t| {
+                calls += 1;
+                assert!(d <= t);
+                true
+            },
+        )
         .unwrap();
         assert_eq!(calls, report.frames);
         let clip = audio::load(&fixture("speech_1s.wav"), &LoadOptions::default()).unwrap();
-        assert_eq!(report.frames, opts.fps.frame_count(clip.samples.len() as u64, clip.sample_rate));
+        assert_eq!(
+            report.frames,
+            opts.fps
+                .frame_count(clip.samples.len() as u64, clip.sample_rate)
+        );
         assert_eq!((report.width, report.height), (128, 128));
         let pngs = std::fs::read_dir(&out).unwrap().filter(|e| {
-            e.as_ref().unwrap().path().extension().map(|x| x == "png").unwrap_or(false)
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .map(|x| x == "png")
+                .unwrap_or(false)
         });
         assert_eq!(pngs.count() as u64, report.frames);
     }
@@ -185,9 +222,18 @@ mod tests {
     fn cancelling_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.gif");
-        let opts = AnimateOptions { size: 64, ..Default::default() };
-        let e = animate(&example("portrait.png"), &fixture("speech_1s.wav"), &out, &opts, &mut |d, _| d < 3)
-            .unwrap_err();
+        let opts = AnimateOptions {
+            size: 64,
+            ..Default::default()
+        };
+        let e = animate(
+            &example("portrait.png"),
+            &fixture("speech_1s.wav"),
+            &out,
+            &opts,
+            &mut |d, _| d < 3,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Cancelled));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -196,12 +242,28 @@ mod tests {
     fn silent_audio_is_refused_unless_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.gif");
-        let mut opts = AnimateOptions { size: 64, ..Default::default() };
-        let e = animate(&example("portrait.png"), &fixture("silence_1s.wav"), &out, &opts, &mut |_, _| true)
-            .unwrap_err();
+        let mut opts = AnimateOptions {
+            size: 64,
+            ..Default::default()
+        };
+        let e = animate(
+            &example("portrait.png"),
+            &fixture("silence_1s.wav"),
+            &out,
+            &opts,
+            &mut |_, _| true,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("silent"), "{e}");
         opts.allow_silent = true;
-        animate(&example("portrait.png"), &fixture("silence_1s.wav"), &out, &opts, &mut |_, _| true).unwrap();
+        animate(
+            &example("portrait.png"),
+            &fixture("silence_1s.wav"),
+            &out,
+            &opts,
+            &mut |_, _| true,
+        )
+        .unwrap();
         assert!(out.exists());
     }
 }

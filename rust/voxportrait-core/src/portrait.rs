@@ -26,8 +26,12 @@ pub enum AlphaMode {
 /// Decodes an image file, upright according to its EXIF orientation.
 pub fn load(path: &Path) -> Result<DynamicImage> {
     check_input_file(path, "image")?;
-    let not_image =
-        || Error::input(path, "not a recognised image file (supported: PNG, JPEG, WebP)");
+    let not_image = || {
+        Error::input(
+            path,
+            "not a recognised image file (supported: PNG, JPEG, WebP)",
+        )
+    };
     // Trust the file's magic bytes, never its extension.
     let mut head = [0u8; 32];
     let n = std::fs::File::open(path)
@@ -43,7 +47,9 @@ pub fn load(path: &Path) -> Result<DynamicImage> {
     limits.max_alloc = Some(2 << 30);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| decode_error(path, e))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(path, e))?;
     img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
@@ -77,7 +83,11 @@ pub fn composite_over(rgba: &RgbaImage, background: [u8; 3]) -> RgbImage {
         let p = rgba.get_pixel(x, y).0;
         let a = p[3] as u32;
         let mix = |c: u8, b: u8| ((c as u32 * a + b as u32 * (255 - a) + 127) / 255) as u8;
-        image::Rgb([mix(p[0], background[0]), mix(p[1], background[1]), mix(p[2], background[2])])
+        image::Rgb([
+            mix(p[0], background[0]),
+            mix(p[1], background[1]),
+            mix(p[2], background[2]),
+        ])
     })
 }
 
@@ -85,7 +95,11 @@ pub fn composite_over(rgba: &RgbaImage, background: [u8; 3]) -> RgbImage {
 /// both sides are even, as H.264 with 4:2:0 chroma requires.
 pub fn fit_even(img: &RgbImage, max_side: u32) -> RgbImage {
     let (w, h) = img.dimensions();
-    let scale = if max_side == 0 { 1.0 } else { max_side as f64 / w.max(h) as f64 };
+    let scale = if max_side == 0 {
+        1.0
+    } else {
+        max_side as f64 / w.max(h) as f64
+    };
     let even = |v: f64| ((v / 2.0).round() as u32 * 2).max(2);
     let (nw, nh) = (even(w as f64 * scale), even(h as f64 * scale));
     if (nw, nh) == (w, h) {
@@ -98,7 +112,9 @@ fn decode_error(path: &Path, e: image::ImageError) -> Error {
     match e {
         image::ImageError::Limits(_) => Error::input(
             path,
-            format!("image is too large to load (limit {MAX_SIDE} px per side); downscale it first"),
+            format!(
+                "image is too large to load (limit {MAX_SIDE} px per side); downscale it first"
+            ),
         ),
         image::ImageError::Unsupported(u) => {
             Error::input(path, format!("unsupported image variant: {u}"))
@@ -137,7 +153,10 @@ mod tests {
         let rgb = load_rgb(&fixture("portrait_rgba.png"), [0, 255, 0]).unwrap();
         assert_eq!(rgb.get_pixel(0, 0).0, [0, 255, 0]);
         let c = rgb.get_pixel(128, 128).0;
-        assert_eq!(c, { let p = rgba.get_pixel(128, 128).0; [p[0], p[1], p[2]] });
+        assert_eq!(c, {
+            let p = rgba.get_pixel(128, 128).0;
+            [p[0], p[1], p[2]]
+        });
     }
 
     #[test]
@@ -153,7 +172,11 @@ mod tests {
     #[test]
     fn non_images_get_clear_errors() {
         let msg = |name: &str| load(&fixture(name)).unwrap_err().to_string();
-        assert!(msg("not_image.png").contains("not a recognised image"), "{}", msg("not_image.png"));
+        assert!(
+            msg("not_image.png").contains("not a recognised image"),
+            "{}",
+            msg("not_image.png")
+        );
         assert!(msg("empty.wav").contains("empty"));
         assert!(msg("missing.png").contains("not found"));
         assert!(msg("speech_1s.wav").contains("not a recognised image"));

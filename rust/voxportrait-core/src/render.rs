@@ -22,7 +22,10 @@ pub struct MouthWarpRenderer {
 impl MouthWarpRenderer {
     /// Prepares a renderer for `portrait` (the output has its size).
     pub fn new(portrait: RgbImage, anchor: FaceAnchor) -> Self {
-        Self { src: portrait, anchor }
+        Self {
+            src: portrait,
+            anchor,
+        }
     }
 
     /// Output width in pixels.
@@ -99,7 +102,12 @@ impl InverseGrid {
         let tx = (x % GRID_STEP) as f32 / GRID_STEP as f32;
         let ty = (y % GRID_STEP) as f32 / GRID_STEP as f32;
         let i = gy * self.cols + gx;
-        let (a, b, c, d) = (self.pos[i], self.pos[i + 1], self.pos[i + self.cols], self.pos[i + self.cols + 1]);
+        let (a, b, c, d) = (
+            self.pos[i],
+            self.pos[i + 1],
+            self.pos[i + self.cols],
+            self.pos[i + self.cols + 1],
+        );
         let lerp = |p: f32, q: f32, t: f32| p + (q - p) * t;
         (
             lerp(lerp(a.0, b.0, tx), lerp(c.0, d.0, tx), ty),
@@ -215,12 +223,16 @@ impl Warp {
         let lip = sample_bilinear(src, x, self.my);
         let height = (up + down).max(1e-3);
         let depth = (v + up) / height; // 0 at the upper lip, 1 at the lower lip
-        // Soft 1.5 px edge against the lips.
+                                       // Soft 1.5 px edge against the lips.
         let edge = ((v + up).min(down - v) / 1.5).clamp(0.0, 1.0);
         // Darkest in the middle of the opening, like a cavity seen from outside.
         let shade = 1.0 - 0.6 * (1.0 - (2.0 * depth - 1.0).abs()) * (1.0 - u.abs()).max(0.0);
         let cavity = [95.0 * shade, 40.0 * shade, 42.0 * shade];
-        let teeth = if depth < 0.28 && height > 3.0 { 1.0 - smoothstep(0.18, 0.28, depth) } else { 0.0 };
+        let teeth = if depth < 0.28 && height > 3.0 {
+            1.0 - smoothstep(0.18, 0.28, depth)
+        } else {
+            0.0
+        };
         let mut px = [0u8; 3];
         for c in 0..3 {
             let inner = cavity[c] * (1.0 - teeth) + [225.0, 218.0, 205.0][c] * teeth * 0.85;
@@ -241,7 +253,10 @@ impl Warp {
         let (c, sn) = (1.0 + (self.cos_r - 1.0) * s, -self.sin_r * s);
         let rx = c * dx - sn * dy;
         let ry = sn * dx + c * dy;
-        (self.head_cx + rx - self.head_dx * s, self.head_cy + ry - self.head_dy * s)
+        (
+            self.head_cx + rx - self.head_dx * s,
+            self.head_cy + ry - self.head_dy * s,
+        )
     }
 }
 
@@ -275,7 +290,9 @@ mod tests {
     use super::*;
 
     fn gradient(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128]))
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])
+        })
     }
 
     fn diff(a: &RgbImage, b: &RgbImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f64 {
@@ -293,7 +310,8 @@ mod tests {
     #[test]
     fn neutral_motion_reproduces_the_portrait() {
         let img = gradient(128, 96);
-        let r = MouthWarpRenderer::new(img.clone(), FaceAnchor::from_fraction(128, 96, (0.5, 0.66)));
+        let r =
+            MouthWarpRenderer::new(img.clone(), FaceAnchor::from_fraction(128, 96, (0.5, 0.66)));
         assert_eq!(r.render(&MotionFrame::default()), img);
     }
 
@@ -302,11 +320,18 @@ mod tests {
         let img = gradient(256, 256);
         let anchor = FaceAnchor::from_fraction(256, 256, (0.5, 0.66));
         let r = MouthWarpRenderer::new(img.clone(), anchor);
-        let open = r.render(&MotionFrame { mouth_open: 1.0, head_dx: 0.02, ..Default::default() });
+        let open = r.render(&MotionFrame {
+            mouth_open: 1.0,
+            head_dx: 0.02,
+            ..Default::default()
+        });
         let (mx, my) = (anchor.mouth_x as u32, anchor.mouth_y as u32);
         // The opening is dark.
         let p = open.get_pixel(mx, my + 3).0;
-        assert!(p.iter().map(|&c| c as u32).sum::<u32>() < 250, "interior {p:?}");
+        assert!(
+            p.iter().map(|&c| c as u32).sum::<u32>() < 250,
+            "interior {p:?}"
+        );
         assert!(diff(&open, &img, mx - 10, my - 2, mx + 10, my + 8) > 20.0);
         // Corners of the frame stay put.
         assert_eq!(diff(&open, &img, 0, 0, 16, 16), 0.0);

@@ -33,10 +33,15 @@ impl Fps {
     /// Frame rate `num/den`, reduced; must lie in 1..=240 fps.
     pub fn new(num: u32, den: u32) -> Result<Self> {
         if num == 0 || den == 0 {
-            return Err(Error::Input(format!("frame rate {num}/{den} must be positive")));
+            return Err(Error::Input(format!(
+                "frame rate {num}/{den} must be positive"
+            )));
         }
         let g = gcd(num, den);
-        let fps = Self { num: num / g, den: den / g };
+        let fps = Self {
+            num: num / g,
+            den: den / g,
+        };
         if !(1.0..=240.0).contains(&fps.as_f64()) {
             return Err(Error::Input(format!(
                 "frame rate {fps} is out of range; use 1 to 240 fps"
@@ -48,7 +53,11 @@ impl Fps {
     /// Parses "25", "29.97", "23.976" or "30000/1001". The NTSC decimals
     /// (23.976, 29.97, 47.952, 59.94, 119.88) map to their exact x/1001 rates.
     pub fn parse(text: &str) -> Result<Self> {
-        let bad = || Error::Input(format!("invalid frame rate {text:?}; use e.g. 25, 29.97 or 30000/1001"));
+        let bad = || {
+            Error::Input(format!(
+                "invalid frame rate {text:?}; use e.g. 25, 29.97 or 30000/1001"
+            ))
+        };
         let t = text.trim();
         if let Some((n, d)) = t.split_once('/') {
             let n = n.trim().parse().map_err(|_| bad())?;
@@ -66,7 +75,9 @@ impl Fps {
             }
         }
         if v > 1000.0 {
-            return Err(Error::Input(format!("frame rate {t} is out of range; use 1 to 240 fps")));
+            return Err(Error::Input(format!(
+                "frame rate {t} is out of range; use 1 to 240 fps"
+            )));
         }
         Self::new((v * 1000.0).round() as u32, 1000)
     }
@@ -131,13 +142,18 @@ impl OutputFormat {
             "mp4" => Ok(Self::Mp4),
             "gif" => Ok(Self::Gif),
             "png" | "png-sequence" | "frames" => Ok(Self::PngSequence),
-            other => Err(Error::Input(format!("unknown output format {other:?}; use mp4, gif or png"))),
+            other => Err(Error::Input(format!(
+                "unknown output format {other:?}; use mp4, gif or png"
+            ))),
         }
     }
 
     /// Picks the format from the output path's extension.
     pub fn from_path(path: &Path) -> Result<Self> {
-        let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase());
         match ext.as_deref() {
             Some("mp4") | Some("m4v") | Some("mov") => Ok(Self::Mp4),
             Some("gif") => Ok(Self::Gif),
@@ -174,17 +190,26 @@ pub fn check_output_writable(path: &Path) -> Result<()> {
     match std::fs::metadata(&parent) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
-            return Err(Error::output(path, format!("{} is not a folder", parent.display())))
+            return Err(Error::output(
+                path,
+                format!("{} is not a folder", parent.display()),
+            ))
         }
         Err(_) => {
             return Err(Error::output(
                 path,
-                format!("output folder {} does not exist; create it first", parent.display()),
+                format!(
+                    "output folder {} does not exist; create it first",
+                    parent.display()
+                ),
             ))
         }
     }
     if path.is_dir() && path.extension().is_some() {
-        return Err(Error::output(path, "is an existing folder, expected a file name"));
+        return Err(Error::output(
+            path,
+            "is an existing folder, expected a file name",
+        ));
     }
     tempfile::Builder::new()
         .prefix(".voxportrait-write-test")
@@ -202,16 +227,29 @@ fn parent_dir(path: &Path) -> PathBuf {
 
 /// A temporary file beside `target`, removed on drop unless persisted.
 fn temp_beside(target: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
-    let stem = target.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-    tempfile::Builder::new()
-        .prefix(&format!(".{stem}."))
-        .suffix(suffix)
+    let stem = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("output");
+    let prefix = format!(".{stem}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(suffix);
+    // Temporary files are private by default; the finished video should get
+    // the usual permissions of a new file (0666 minus the umask).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
         .tempfile_in(parent_dir(target))
         .map_err(|e| Error::output(target, format!("cannot create output: {e}")))
 }
 
 fn persist(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
-    tmp.persist(target).map(drop).map_err(|e| Error::output(target, format!("cannot save: {}", e.error)))
+    tmp.persist(target)
+        .map(drop)
+        .map_err(|e| Error::output(target, format!("cannot save: {}", e.error)))
 }
 
 /// A working ffmpeg binary and the H.264 encoder it offers.
@@ -236,10 +274,16 @@ impl Ffmpeg {
             return Err(format!("exited with {}", out.status));
         }
         let list = String::from_utf8_lossy(&out.stdout);
-        let has = |name: &str| list.lines().any(|l| l.split_whitespace().nth(1) == Some(name));
+        let has = |name: &str| {
+            list.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(name))
+        };
         for enc in ["libx264", "libopenh264"] {
             if has(enc) {
-                return Ok(Self { path: path.to_path_buf(), h264_encoder: enc.to_string() });
+                return Ok(Self {
+                    path: path.to_path_buf(),
+                    h264_encoder: enc.to_string(),
+                });
             }
         }
         Err("has no H.264 encoder (libx264 or libopenh264)".into())
@@ -265,13 +309,20 @@ pub fn find_ffmpeg(explicit: Option<&Path>, candidates: &[PathBuf]) -> Result<Ff
         });
     }
     let mut tried = Vec::new();
-    for p in candidates.iter().cloned().chain(std::iter::once(PathBuf::from("ffmpeg"))) {
+    for p in candidates
+        .iter()
+        .cloned()
+        .chain(std::iter::once(PathBuf::from("ffmpeg")))
+    {
         match Ffmpeg::probe(&p) {
             Ok(f) => return Ok(f),
             Err(why) => tried.push(format!("{} ({why})", p.display())),
         }
     }
-    Err(Error::Encoder(format!("no working ffmpeg found, tried {}; {advice}", tried.join(", "))))
+    Err(Error::Encoder(format!(
+        "no working ffmpeg found, tried {}; {advice}",
+        tried.join(", ")
+    )))
 }
 
 /// Streams frames into ffmpeg, producing H.264 yuv420p + AAC MP4.
@@ -296,13 +347,22 @@ impl Mp4Sink {
         fps: Fps,
         audio: Option<&AudioClip>,
     ) -> Result<Self> {
-        if width % 2 != 0 || height % 2 != 0 || width == 0 || height == 0 {
-            return Err(Error::Input(format!("H.264 needs even frame sides, got {width}x{height}")));
+        if !width.is_multiple_of(2) || !height.is_multiple_of(2) || width == 0 || height == 0 {
+            return Err(Error::Input(format!(
+                "H.264 needs even frame sides, got {width}x{height}"
+            )));
         }
         let tmp = temp_beside(target, ".part.mp4")?;
         let mut cmd = Command::new(&ffmpeg.path);
         cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
-        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{width}x{height}")]);
+        cmd.args([
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            &format!("{width}x{height}"),
+        ]);
         cmd.args(["-framerate", &fps.to_string(), "-i", "pipe:0"]);
         let audio_dir = match audio {
             Some(clip) => {
@@ -322,12 +382,20 @@ impl Mp4Sink {
         }
         cmd.args(["-r", &fps.to_string(), "-fps_mode", "cfr"]);
         if audio_dir.is_some() {
-            cmd.args(["-map", "1:a:0", "-c:a", "aac", "-b:a", "160k", "-ar", "48000"]);
+            cmd.args([
+                "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k", "-ar", "48000",
+            ]);
         }
-        cmd.args(["-movflags", "+faststart", "-f", "mp4"]).arg(tmp.path());
-        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.args(["-movflags", "+faststart", "-f", "mp4"])
+            .arg(tmp.path());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
-            Error::Encoder(format!("cannot start ffmpeg at {}: {e}", ffmpeg.path.display()))
+            Error::Encoder(format!(
+                "cannot start ffmpeg at {}: {e}",
+                ffmpeg.path.display()
+            ))
         })?;
         let stdin = child.stdin.take();
         let mut err_pipe = child.stderr.take().expect("stderr piped");
@@ -350,8 +418,17 @@ impl Mp4Sink {
     /// Waits for ffmpeg and returns its exit status with the last stderr lines.
     fn wait(&mut self) -> (bool, String) {
         drop(self.stdin.take());
-        let ok = self.child.take().and_then(|mut c| c.wait().ok()).map(|s| s.success()).unwrap_or(false);
-        let log = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let ok = self
+            .child
+            .take()
+            .and_then(|mut c| c.wait().ok())
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let log = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(3).collect();
         (ok, tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
     }
@@ -363,7 +440,9 @@ impl FrameSink for Mp4Sink {
         let stdin = self.stdin.as_mut().expect("sink open");
         if let Err(e) = stdin.write_all(rgb) {
             let (_, log) = self.wait();
-            return Err(Error::Encoder(format!("ffmpeg stopped while encoding ({e}): {log}")));
+            return Err(Error::Encoder(format!(
+                "ffmpeg stopped while encoding ({e}): {log}"
+            )));
         }
         Ok(())
     }
@@ -371,7 +450,9 @@ impl FrameSink for Mp4Sink {
     fn finish(mut self: Box<Self>) -> Result<()> {
         let (ok, log) = self.wait();
         if !ok {
-            return Err(Error::Encoder(format!("ffmpeg failed to write the MP4: {log}")));
+            return Err(Error::Encoder(format!(
+                "ffmpeg failed to write the MP4: {log}"
+            )));
         }
         persist(self.tmp.take().expect("temp file"), &self.target)
     }
@@ -408,7 +489,15 @@ impl GifSink {
         encoder
             .set_repeat(Repeat::Infinite)
             .map_err(|e| Error::output(target, format!("cannot write GIF: {e}")))?;
-        Ok(Self { encoder: Some(encoder), tmp: Some(tmp), target: target.into(), width, height, fps, frames: 0 })
+        Ok(Self {
+            encoder: Some(encoder),
+            tmp: Some(tmp),
+            target: target.into(),
+            width,
+            height,
+            fps,
+            frames: 0,
+        })
     }
 
     /// Centiseconds at which frame `i` starts (GIF timing has 10 ms steps;
@@ -420,7 +509,10 @@ impl GifSink {
 
 impl FrameSink for GifSink {
     fn write_frame(&mut self, rgb: &[u8]) -> Result<()> {
-        let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        let rgba: Vec<u8> = rgb
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect();
         let buf = image::RgbaImage::from_raw(self.width, self.height, rgba).expect("frame size");
         let cs = self.start_cs(self.frames + 1) - self.start_cs(self.frames);
         let delay = image::Delay::from_numer_denom_ms(cs as u32 * 10, 1);
@@ -449,15 +541,26 @@ pub struct PngSequenceSink {
 
 impl PngSequenceSink {
     /// Prepares a temporary folder beside `target` (which must not exist, or be empty).
-    pub fn create(target: &Path, width: u32, height: u32, audio: Option<&AudioClip>) -> Result<Self> {
+    pub fn create(
+        target: &Path,
+        width: u32,
+        height: u32,
+        audio: Option<&AudioClip>,
+    ) -> Result<Self> {
         if let Ok(mut entries) = std::fs::read_dir(target) {
             if entries.next().is_some() {
-                return Err(Error::output(target, "folder exists and is not empty; choose a new folder"));
+                return Err(Error::output(
+                    target,
+                    "folder exists and is not empty; choose a new folder",
+                ));
             }
         } else if target.exists() {
             return Err(Error::output(target, "exists and is not a folder"));
         }
-        let stem = target.file_name().and_then(|n| n.to_str()).unwrap_or("frames");
+        let stem = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("frames");
         let dir = tempfile::Builder::new()
             .prefix(&format!(".{stem}.part"))
             .tempdir_in(parent_dir(target))
@@ -465,7 +568,13 @@ impl PngSequenceSink {
         if let Some(clip) = audio {
             audio::write_wav(&dir.path().join("audio.wav"), clip)?;
         }
-        Ok(Self { dir: Some(dir), target: target.into(), width, height, frames: 0 })
+        Ok(Self {
+            dir: Some(dir),
+            target: target.into(),
+            width,
+            height,
+            frames: 0,
+        })
     }
 }
 
@@ -477,9 +586,13 @@ impl FrameSink for PngSequenceSink {
         let dir = self.dir.as_ref().expect("sink open").path();
         let path = dir.join(format!("frame_{:06}.png", self.frames));
         let file = File::create(&path).map_err(|e| Error::output(&self.target, e))?;
-        PngEncoder::new_with_quality(BufWriter::new(file), CompressionType::Fast, FilterType::Adaptive)
-            .write_image(rgb, self.width, self.height, image::ExtendedColorType::Rgb8)
-            .map_err(|e| Error::output(&self.target, format!("cannot write PNG: {e}")))
+        PngEncoder::new_with_quality(
+            BufWriter::new(file),
+            CompressionType::Fast,
+            FilterType::Adaptive,
+        )
+        .write_image(rgb, self.width, self.height, image::ExtendedColorType::Rgb8)
+        .map_err(|e| Error::output(&self.target, format!("cannot write PNG: {e}")))
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {
@@ -501,8 +614,14 @@ mod tests {
     #[test]
     fn fps_parses_integers_decimals_and_fractions() {
         assert_eq!(Fps::parse("25").unwrap(), Fps::new(25, 1).unwrap());
-        assert_eq!(Fps::parse("29.97").unwrap(), Fps::new(30_000, 1001).unwrap());
-        assert_eq!(Fps::parse("23.976").unwrap(), Fps::new(24_000, 1001).unwrap());
+        assert_eq!(
+            Fps::parse("29.97").unwrap(),
+            Fps::new(30_000, 1001).unwrap()
+        );
+        assert_eq!(
+            Fps::parse("23.976").unwrap(),
+            Fps::new(24_000, 1001).unwrap()
+        );
         assert_eq!(Fps::parse("59.94").unwrap().to_string(), "60000/1001");
         assert_eq!(Fps::parse("12.5").unwrap(), Fps::new(25, 2).unwrap());
         assert_eq!(Fps::parse(" 60/2 ").unwrap().to_string(), "30");
@@ -516,16 +635,38 @@ mod tests {
         let fps = Fps::new(30_000, 1001).unwrap();
         // 10 s at 29.97 = 299.7 -> 300
         assert_eq!(fps.frame_count(160_000, 16_000), 300);
-        assert_eq!(Fps::new(25, 1).unwrap().frame_count(16_000 * 3 + 320, 16_000), 76);
-        assert_eq!(Fps::new(25, 1).unwrap().frame_count(16_000 * 3 + 319, 16_000), 75);
+        assert_eq!(
+            Fps::new(25, 1)
+                .unwrap()
+                .frame_count(16_000 * 3 + 320, 16_000),
+            76
+        );
+        assert_eq!(
+            Fps::new(25, 1)
+                .unwrap()
+                .frame_count(16_000 * 3 + 319, 16_000),
+            75
+        );
     }
 
     #[test]
     fn output_format_follows_the_extension() {
-        assert_eq!(OutputFormat::from_path(Path::new("a/b.MP4")).unwrap(), OutputFormat::Mp4);
-        assert_eq!(OutputFormat::from_path(Path::new("b.gif")).unwrap(), OutputFormat::Gif);
-        assert_eq!(OutputFormat::from_path(Path::new("frames")).unwrap(), OutputFormat::PngSequence);
-        assert!(OutputFormat::from_path(Path::new("b.webp")).unwrap_err().to_string().contains("WebP"));
+        assert_eq!(
+            OutputFormat::from_path(Path::new("a/b.MP4")).unwrap(),
+            OutputFormat::Mp4
+        );
+        assert_eq!(
+            OutputFormat::from_path(Path::new("b.gif")).unwrap(),
+            OutputFormat::Gif
+        );
+        assert_eq!(
+            OutputFormat::from_path(Path::new("frames")).unwrap(),
+            OutputFormat::PngSequence
+        );
+        assert!(OutputFormat::from_path(Path::new("b.webp"))
+            .unwrap_err()
+            .to_string()
+            .contains("WebP"));
         assert!(OutputFormat::from_path(Path::new("b.txt")).is_err());
     }
 
@@ -539,11 +680,17 @@ mod tests {
         let e = check_output_writable(&file.join("out.mp4")).unwrap_err();
         assert!(e.to_string().contains("not a folder"), "{e}");
         check_output_writable(&dir.path().join("out.mp4")).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no probe file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no probe file left"
+        );
     }
 
     fn frames(n: usize, w: u32, h: u32) -> Vec<Vec<u8>> {
-        (0..n).map(|i| vec![(i * 20 % 256) as u8; (w * h * 3) as usize]).collect()
+        (0..n)
+            .map(|i| vec![(i * 20 % 256) as u8; (w * h * 3) as usize])
+            .collect()
     }
 
     #[test]
@@ -557,12 +704,35 @@ mod tests {
         }
         sink.finish().unwrap();
         use image::AnimationDecoder;
-        let dec = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(File::open(&path).unwrap())).unwrap();
+        let dec = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+            File::open(&path).unwrap(),
+        ))
+        .unwrap();
         let decoded = dec.into_frames().collect_frames().unwrap();
         assert_eq!(decoded.len(), 30);
-        let total_ms: u32 = decoded.iter().map(|f| { let (n, d) = f.delay().numer_denom_ms(); n / d }).sum();
+        let total_ms: u32 = decoded
+            .iter()
+            .map(|f| {
+                let (n, d) = f.delay().numer_denom_ms();
+                n / d
+            })
+            .sum();
         assert_eq!(total_ms, 1000); // 30 frames at 29.97 fps = 1.001 s -> 100 cs
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode & 0o044,
+                0o044,
+                "finished output is readable by others: {mode:o}"
+            );
+        }
     }
 
     #[test]
@@ -570,15 +740,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("frames");
         let clip = AudioClip::new(vec![0.1; 1600], 16_000);
-        let mut sink: Box<dyn FrameSink> = Box::new(PngSequenceSink::create(&target, 8, 6, Some(&clip)).unwrap());
+        let mut sink: Box<dyn FrameSink> =
+            Box::new(PngSequenceSink::create(&target, 8, 6, Some(&clip)).unwrap());
         for f in frames(3, 8, 6) {
             sink.write_frame(&f).unwrap();
         }
         sink.finish().unwrap();
-        let mut names: Vec<String> =
-            std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
-        assert_eq!(names, ["audio.wav", "frame_000001.png", "frame_000002.png", "frame_000003.png"]);
+        assert_eq!(
+            names,
+            [
+                "audio.wav",
+                "frame_000001.png",
+                "frame_000002.png",
+                "frame_000003.png"
+            ]
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
@@ -612,8 +793,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.mp4");
         let clip = AudioClip::new(vec![0.0; 16_000], 16_000);
-        let mut sink: Box<dyn FrameSink> =
-            Box::new(Mp4Sink::create(&ffmpeg, &path, 16, 16, Fps::new(25, 1).unwrap(), Some(&clip)).unwrap());
+        let mut sink: Box<dyn FrameSink> = Box::new(
+            Mp4Sink::create(
+                &ffmpeg,
+                &path,
+                16,
+                16,
+                Fps::new(25, 1).unwrap(),
+                Some(&clip),
+            )
+            .unwrap(),
+        );
         for f in frames(25, 16, 16) {
             sink.write_frame(&f).unwrap();
         }

@@ -19,11 +19,36 @@ use pyo3::types::PyDict;
 use voxportrait_core as core;
 use voxportrait_core::video::{Fps, OutputFormat};
 
-create_exception!(voxportrait, VoxPortraitError, PyException, "Base class of every VoxPortrait error.");
-create_exception!(voxportrait, InputError, VoxPortraitError, "An input file or parameter is unusable.");
-create_exception!(voxportrait, OutputError, VoxPortraitError, "The output cannot be written.");
-create_exception!(voxportrait, EncoderError, VoxPortraitError, "ffmpeg is missing or failed.");
-create_exception!(voxportrait, CancelledError, VoxPortraitError, "The job was cancelled.");
+create_exception!(
+    voxportrait,
+    VoxPortraitError,
+    PyException,
+    "Base class of every VoxPortrait error."
+);
+create_exception!(
+    voxportrait,
+    InputError,
+    VoxPortraitError,
+    "An input file or parameter is unusable."
+);
+create_exception!(
+    voxportrait,
+    OutputError,
+    VoxPortraitError,
+    "The output cannot be written."
+);
+create_exception!(
+    voxportrait,
+    EncoderError,
+    VoxPortraitError,
+    "ffmpeg is missing or failed."
+);
+create_exception!(
+    voxportrait,
+    CancelledError,
+    VoxPortraitError,
+    "The job was cancelled."
+);
 create_exception!(
     voxportrait,
     InternalError,
@@ -40,7 +65,9 @@ fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            let loc = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
             if let Ok(mut slot) = LAST_PANIC_LOCATION.lock() {
                 *slot = loc;
             }
@@ -183,8 +210,15 @@ fn load_image<'py>(
 /// Finds a working ffmpeg: `explicit`, `$VOXPORTRAIT_FFMPEG`, `candidates`, PATH.
 #[pyfunction]
 #[pyo3(signature = (explicit=None, candidates=Vec::new()))]
-fn find_ffmpeg(py: Python<'_>, explicit: Option<PathBuf>, candidates: Vec<PathBuf>) -> PyResult<PathBuf> {
-    Ok(run(py, || core::video::find_ffmpeg(explicit.as_deref(), &candidates))?.path)
+fn find_ffmpeg(
+    py: Python<'_>,
+    explicit: Option<PathBuf>,
+    candidates: Vec<PathBuf>,
+) -> PyResult<PathBuf> {
+    Ok(run(py, || {
+        core::video::find_ffmpeg(explicit.as_deref(), &candidates)
+    })?
+    .path)
 }
 
 /// Animates a portrait with speech, writing a video. See `voxportrait.animate`.
@@ -219,7 +253,9 @@ fn animate<'py>(
         fps: guarded(|| Fps::parse(fps))?,
         size,
         seed,
-        format: format.map(|f| guarded(|| OutputFormat::parse(f))).transpose()?,
+        format: format
+            .map(|f| guarded(|| OutputFormat::parse(f)))
+            .transpose()?,
         mouth_scale,
         head_scale,
         mouth_fraction: mouth_position.unwrap_or(core::face::DEFAULT_MOUTH_FRACTION),
@@ -279,7 +315,9 @@ fn animate<'py>(
 /// Panics on purpose, to test that panics become `InternalError`.
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
-    run(py, || -> core::Result<()> { panic!("deliberate test panic") })
+    run(py, || -> core::Result<()> {
+        panic!("deliberate test panic")
+    })
 }
 
 #[pymodule]
@@ -293,7 +331,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EncoderError", py.get_type::<EncoderError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
-    m.add("DEFAULT_MAX_AUDIO_SECONDS", core::audio::DEFAULT_MAX_SECONDS)?;
+    m.add(
+        "DEFAULT_MAX_AUDIO_SECONDS",
+        core::audio::DEFAULT_MAX_SECONDS,
+    )?;
     m.add("DEFAULT_MOUTH_POSITION", core::face::DEFAULT_MOUTH_FRACTION)?;
     m.add("FFMPEG_ENV", core::video::FFMPEG_ENV)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
