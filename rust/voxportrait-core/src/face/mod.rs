@@ -6,6 +6,9 @@
 //! (MediaPipe-compatible detector and 468-point mesh) replaces it in the face
 //! analysis work; the rest of the pipeline only consumes [`FaceAnchor`].
 
+// Submodules (one line each; keep this list sorted).
+// @submodules
+
 /// Default mouth centre as a fraction of width and height, measured on the
 /// bundled example portrait (a centred head-and-shoulders crop).
 pub const DEFAULT_MOUTH_FRACTION: (f32, f32) = (0.495, 0.655);
