@@ -16,10 +16,12 @@ fi
 .venv/bin/python -m pip install --quiet '.[test]'
 
 echo "== Rust core unit tests"
-# The core's MP4 test uses the ffmpeg pip installed; the Python tests find
-# it on their own, as users' runs do.
+# Release profile: it reuses the dependencies pip just compiled for the wheel
+# (candle is slow to build; building it twice would double CI time), and the
+# network parity tests run at real speed. The core's MP4 test uses the ffmpeg
+# pip installed; the Python tests find it on their own, as users' runs do.
 VOXPORTRAIT_FFMPEG="$(.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
-    cargo test --quiet -p voxportrait-core
+    cargo test --release --quiet -p voxportrait-core
 
 echo "== Python tests"
 .venv/bin/python -m pytest tests "$@"

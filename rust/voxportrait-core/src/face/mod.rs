@@ -7,6 +7,16 @@
 //! analysis work; the rest of the pipeline only consumes [`FaceAnchor`].
 
 // Submodules (one line each; keep this list sorted).
+pub mod analyze;
+pub mod blazeface;
+pub mod canonical;
+pub mod detect;
+pub mod face_mesh;
+pub mod iris;
+pub mod layers;
+pub mod overlay;
+pub mod pose;
+pub mod roi;
 // @submodules
 
 /// Default mouth centre as a fraction of width and height, measured on the

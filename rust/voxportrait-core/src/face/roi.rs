@@ -1,0 +1,329 @@
+//! Regions of interest: rotated squares around a face, the affine crop that
+//! turns one into a network input, and the mapping of network outputs back
+//! to image pixels (MediaPipe's `DetectionsToRectsCalculator`,
+//! `RectTransformationCalculator`, `ImageToTensorCalculator` and
+//! `LandmarkProjectionCalculator`).
+
+use image::RgbImage;
+
+use super::detect::{keypoint, Detection};
+
+/// A rectangle in image pixels, rotated about its centre.
+///
+/// `rotation` is in radians, clockwise on screen (image y points down): the
+/// rectangle's x axis points along `(cos r, sin r)` in image coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RotatedRect {
+    /// Centre x, pixels.
+    pub cx: f32,
+    /// Centre y, pixels.
+    pub cy: f32,
+    /// Width along the rotated x axis, pixels.
+    pub w: f32,
+    /// Height along the rotated y axis, pixels.
+    pub h: f32,
+    /// Rotation, radians, clockwise on screen.
+    pub rotation: f32,
+}
+
+/// Wraps an angle into [-π, π), as MediaPipe's `NormalizeRadians`.
+pub fn normalize_radians(a: f32) -> f32 {
+    let tau = std::f32::consts::TAU;
+    a - tau * ((a + std::f32::consts::PI) / tau).floor()
+}
+
+/// Rotation that makes the line from `start` to `end` horizontal
+/// (MediaPipe: `target_angle - atan2(-(y1 - y0), x1 - x0)` with target 0).
+pub fn rotation_between(start: [f32; 2], end: [f32; 2]) -> f32 {
+    normalize_radians(-(-(end[1] - start[1])).atan2(end[0] - start[0]))
+}
+
+impl RotatedRect {
+    /// The face ROI from a detection in pixels: box centre, rotated so the
+    /// eye line is horizontal, squared on the long side and scaled 1.5×.
+    pub fn from_detection(d: &Detection) -> Self {
+        let rotation = rotation_between(
+            d.keypoints[keypoint::RIGHT_EYE],
+            d.keypoints[keypoint::LEFT_EYE],
+        );
+        Self {
+            cx: (d.xmin + d.xmax) / 2.0,
+            cy: (d.ymin + d.ymax) / 2.0,
+            w: d.width(),
+            h: d.height(),
+            rotation,
+        }
+        .square_long()
+        .scaled(1.5)
+    }
+
+    /// The ROI for the next video frame from this frame's 468 landmarks
+    /// (pixels): bounding box of all points, rotated by the eye corners
+    /// 33 → 263, squared and scaled 1.5×, as MediaPipe's tracking does.
+    pub fn from_landmarks(points: &[[f32; 3]]) -> Self {
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for p in points {
+            x0 = x0.min(p[0]);
+            y0 = y0.min(p[1]);
+            x1 = x1.max(p[0]);
+            y1 = y1.max(p[1]);
+        }
+        let (a, b) = (points[33], points[263]);
+        Self {
+            cx: (x0 + x1) / 2.0,
+            cy: (y0 + y1) / 2.0,
+            w: x1 - x0,
+            h: y1 - y0,
+            rotation: rotation_between([a[0], a[1]], [b[0], b[1]]),
+        }
+        .square_long()
+        .scaled(1.5)
+    }
+
+    /// Both sides set to the longer one.
+    pub fn square_long(self) -> Self {
+        let s = self.w.max(self.h);
+        Self { w: s, h: s, ..self }
+    }
+
+    /// Both sides multiplied by `k` about the centre.
+    pub fn scaled(self, k: f32) -> Self {
+        Self {
+            w: self.w * k,
+            h: self.h * k,
+            ..self
+        }
+    }
+
+    /// Image position of a point given in the rectangle's normalised frame
+    /// (0..1 across, 0..1 down).
+    pub fn to_image(&self, nx: f32, ny: f32) -> [f32; 2] {
+        let (dx, dy) = ((nx - 0.5) * self.w, (ny - 0.5) * self.h);
+        let (s, c) = self.rotation.sin_cos();
+        [self.cx + c * dx - s * dy, self.cy + s * dx + c * dy]
+    }
+
+    /// Maps network landmarks (x, y, z in crop pixels of an `input`-sized
+    /// square) to image pixels; z is scaled like x.
+    pub fn project_landmarks(&self, raw: &[f32], input: usize) -> Vec<[f32; 3]> {
+        let n = input as f32;
+        raw.chunks_exact(3)
+            .map(|p| {
+                let [x, y] = self.to_image(p[0] / n, p[1] / n);
+                [x, y, p[2] / n * self.w]
+            })
+            .collect()
+    }
+}
+
+/// What a crop shows where the rectangle leaves the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// Black (MediaPipe's detector letterbox).
+    Zero,
+    /// The nearest edge pixel (MediaPipe's landmark crops).
+    Replicate,
+}
+
+/// Crops `rect` out of `img` into a `size`×`size` CHW float tensor with
+/// values mapped from 0..255 to `range`.
+///
+/// Bilinear sampling; when the rectangle is more than twice the output size
+/// the region is first box-downscaled, so very large images are not aliased.
+pub fn crop_to_chw(
+    img: &RgbImage,
+    rect: &RotatedRect,
+    size: usize,
+    range: (f32, f32),
+    border: Border,
+) -> Vec<f32> {
+    let factor = ((rect.w.max(rect.h) / size as f32) / 2.0).floor().max(1.0) as u32;
+    let (src, offset, scale) = if factor >= 2 {
+        let (bx0, by0, bx1, by1) = bounds(rect, img.width(), img.height());
+        let region = image::imageops::crop_imm(img, bx0, by0, bx1 - bx0, by1 - by0).to_image();
+        let (w, h) = (
+            (region.width() / factor).max(1),
+            (region.height() / factor).max(1),
+        );
+        let small = image::imageops::resize(&region, w, h, image::imageops::FilterType::Triangle);
+        let sx = region.width() as f32 / w as f32;
+        let sy = region.height() as f32 / h as f32;
+        (
+            std::borrow::Cow::Owned(small),
+            [bx0 as f32, by0 as f32],
+            [sx, sy],
+        )
+    } else {
+        (std::borrow::Cow::Borrowed(img), [0.0, 0.0], [1.0, 1.0])
+    };
+    let (lo, hi) = range;
+    let k = (hi - lo) / 255.0;
+    let plane = size * size;
+    let mut out = vec![0.0f32; 3 * plane];
+    for v in 0..size {
+        for u in 0..size {
+            let [x, y] = rect.to_image(
+                (u as f32 + 0.5) / size as f32,
+                (v as f32 + 0.5) / size as f32,
+            );
+            let (x, y) = ((x - offset[0]) / scale[0], (y - offset[1]) / scale[1]);
+            let px = sample(&src, x, y, border);
+            for c in 0..3 {
+                out[c * plane + v * size + u] = lo + px[c] * k;
+            }
+        }
+    }
+    out
+}
+
+/// Integer pixel bounds of a rotated rectangle, clamped to the image.
+fn bounds(rect: &RotatedRect, w: u32, h: u32) -> (u32, u32, u32, u32) {
+    let corners =
+        [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)].map(|(a, b)| rect.to_image(a, b));
+    let minx = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::MAX, f32::min)
+        .floor()
+        .max(0.0) as u32;
+    let miny = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::MAX, f32::min)
+        .floor()
+        .max(0.0) as u32;
+    let maxx =
+        (corners.iter().map(|p| p[0]).fold(f32::MIN, f32::max).ceil() as u32).clamp(minx + 1, w);
+    let maxy =
+        (corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max).ceil() as u32).clamp(miny + 1, h);
+    (minx.min(w - 1), miny.min(h - 1), maxx, maxy)
+}
+
+/// Bilinear sample at a continuous position (pixel centres at +0.5).
+fn sample(img: &RgbImage, x: f32, y: f32, border: Border) -> [f32; 3] {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let fx = x - 0.5;
+    let fy = y - 0.5;
+    let (x0, y0) = (fx.floor() as i64, fy.floor() as i64);
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let fetch = |xi: i64, yi: i64| -> [f32; 3] {
+        let inside = xi >= 0 && yi >= 0 && xi < w && yi < h;
+        if !inside && border == Border::Zero {
+            return [0.0; 3];
+        }
+        let p = img
+            .get_pixel(xi.clamp(0, w - 1) as u32, yi.clamp(0, h - 1) as u32)
+            .0;
+        [p[0] as f32, p[1] as f32, p[2] as f32]
+    };
+    let (a, b, c, d) = (
+        fetch(x0, y0),
+        fetch(x0 + 1, y0),
+        fetch(x0, y0 + 1),
+        fetch(x0 + 1, y0 + 1),
+    );
+    let mut out = [0.0; 3];
+    for i in 0..3 {
+        let top = a[i] + (b[i] - a[i]) * tx;
+        let bottom = c[i] + (d[i] - c[i]) * tx;
+        out[i] = top + (bottom - top) * ty;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eye_line_tilt_gives_clockwise_rotation() {
+        // Subject's left eye (image right) lower than the right eye: head
+        // tilted clockwise on screen, positive rotation.
+        let r = rotation_between([10.0, 10.0], [20.0, 20.0]);
+        assert!((r - std::f32::consts::FRAC_PI_4).abs() < 1e-6);
+        assert_eq!(rotation_between([0.0, 5.0], [10.0, 5.0]), 0.0);
+        assert!(
+            (normalize_radians(3.0 * std::f32::consts::PI) + std::f32::consts::PI).abs() < 1e-5
+        );
+        assert!((normalize_radians(0.5) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn identity_crop_returns_the_pixels() {
+        let img = RgbImage::from_fn(8, 8, |x, y| image::Rgb([(x * 30) as u8, (y * 30) as u8, 7]));
+        let rect = RotatedRect {
+            cx: 4.0,
+            cy: 4.0,
+            w: 8.0,
+            h: 8.0,
+            rotation: 0.0,
+        };
+        let t = crop_to_chw(&img, &rect, 8, (0.0, 255.0), Border::Zero);
+        assert_eq!(t[3 * 8 + 5], 150.0); // R at (5, 3)
+        assert_eq!(t[64 + 3 * 8 + 5], 90.0); // G at (5, 3)
+        let t = crop_to_chw(&img, &rect, 8, (-1.0, 1.0), Border::Zero);
+        assert!((t[128] - (-1.0 + 7.0 * 2.0 / 255.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rotated_crop_and_projection_are_inverse() {
+        let rect = RotatedRect {
+            cx: 50.0,
+            cy: 40.0,
+            w: 30.0,
+            h: 30.0,
+            rotation: 0.5,
+        };
+        // A landmark at crop pixel (48, 144) of 192 maps into the image and
+        // back through the rect's own frame.
+        let p = rect.project_landmarks(&[48.0, 144.0, 19.2], 192)[0];
+        let (s, c) = (-rect.rotation).sin_cos();
+        let (dx, dy) = (p[0] - rect.cx, p[1] - rect.cy);
+        let (ux, uy) = (c * dx - s * dy, s * dx + c * dy);
+        assert!((ux / rect.w + 0.5 - 0.25).abs() < 1e-5);
+        assert!((uy / rect.h + 0.5 - 0.75).abs() < 1e-5);
+        assert!((p[2] - 3.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn borders_zero_or_replicate() {
+        let img = RgbImage::from_pixel(4, 4, image::Rgb([200, 200, 200]));
+        let rect = RotatedRect {
+            cx: 0.0,
+            cy: 0.0,
+            w: 4.0,
+            h: 4.0,
+            rotation: 0.0,
+        };
+        let z = crop_to_chw(&img, &rect, 4, (0.0, 1.0), Border::Zero);
+        let r = crop_to_chw(&img, &rect, 4, (0.0, 1.0), Border::Replicate);
+        assert_eq!(z[0], 0.0);
+        assert!((r[0] - 200.0 / 255.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn large_rects_are_downscaled_before_sampling() {
+        // A fine checkerboard averages to grey instead of aliasing.
+        let img = RgbImage::from_fn(1024, 1024, |x, y| {
+            if (x + y) % 2 == 0 {
+                image::Rgb([255, 255, 255])
+            } else {
+                image::Rgb([0, 0, 0])
+            }
+        });
+        let rect = RotatedRect {
+            cx: 512.0,
+            cy: 512.0,
+            w: 1000.0,
+            h: 1000.0,
+            rotation: 0.3,
+        };
+        let t = crop_to_chw(&img, &rect, 64, (0.0, 1.0), Border::Replicate);
+        let mean = t.iter().sum::<f32>() / t.len() as f32;
+        let spread = t.iter().fold(0.0f32, |m, v| m.max((v - 0.5).abs()));
+        assert!(
+            (mean - 0.5).abs() < 0.05 && spread < 0.25,
+            "mean {mean} spread {spread}"
+        );
+    }
+}
