@@ -24,17 +24,22 @@ from ._native import (
     resample,
 )
 from .api import DEFAULT_MAX_AUDIO_SECONDS, ENGINE, animate, find_ffmpeg
+from .face import Face, HeadPose, analyze_face, analyze_faces
 
 __all__ = [
     "CancelledError",
     "DEFAULT_MAX_AUDIO_SECONDS",
     "ENGINE",
     "EncoderError",
+    "Face",
+    "HeadPose",
     "InputError",
     "InternalError",
     "OutputError",
     "VoxPortraitError",
     "__version__",
+    "analyze_face",
+    "analyze_faces",
     "animate",
     "find_ffmpeg",
     "frame_count",

@@ -226,7 +226,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// A temporary file beside `target`, removed on drop unless persisted.
-fn temp_beside(target: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
+pub(crate) fn temp_beside(target: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
     let stem = target
         .file_name()
         .and_then(|n| n.to_str())
@@ -246,7 +246,8 @@ fn temp_beside(target: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
         .map_err(|e| Error::output(target, format!("cannot create output: {e}")))
 }
 
-fn persist(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
+/// Moves a finished temporary file to its final name.
+pub(crate) fn persist(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
     tmp.persist(target)
         .map(drop)
         .map_err(|e| Error::output(target, format!("cannot save: {}", e.error)))

@@ -312,6 +312,113 @@ fn animate<'py>(
     Ok(d)
 }
 
+/// Converts a Python image argument (a path, or a uint8 numpy array of shape
+/// `(H, W)`, `(H, W, 3)` or `(H, W, 4)`) to RGB; alpha is composited on white.
+fn image_arg(py: Python<'_>, image: &Bound<'_, PyAny>) -> PyResult<image::RgbImage> {
+    if let Ok(arr) = image.extract::<numpy::PyReadonlyArrayDyn<'_, u8>>() {
+        let a = arr.as_array();
+        let shape = a.shape().to_vec();
+        let (h, w, c) = match shape.as_slice() {
+            [h, w] => (*h, *w, 1),
+            [h, w, c] if [1, 3, 4].contains(c) => (*h, *w, *c),
+            _ => {
+                return Err(InputError::new_err(format!(
+                    "image array must have shape (H, W), (H, W, 3) or (H, W, 4), got {shape:?}"
+                )))
+            }
+        };
+        if h == 0 || w == 0 {
+            return Err(InputError::new_err("image array is empty"));
+        }
+        let data: Vec<u8> = a.iter().copied().collect();
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let i = (y as usize * w + x as usize) * c;
+            match c {
+                1 => image::Rgb([data[i]; 3]),
+                3 => image::Rgb([data[i], data[i + 1], data[i + 2]]),
+                _ => {
+                    let al = data[i + 3] as u32;
+                    let mix = |v: u8| ((v as u32 * al + 255 * (255 - al) + 127) / 255) as u8;
+                    image::Rgb([mix(data[i]), mix(data[i + 1]), mix(data[i + 2])])
+                }
+            }
+        });
+        return Ok(img);
+    }
+    if image.is_instance_of::<numpy::PyUntypedArray>() {
+        return Err(InputError::new_err("image arrays must be uint8 (0..255)"));
+    }
+    let path: PathBuf = image
+        .extract()
+        .map_err(|_| InputError::new_err("image must be a file path or a uint8 numpy array"))?;
+    run(py, || core::portrait::load_rgb(&path, [255, 255, 255]))
+}
+
+/// One analysed face as a dict of numpy arrays and floats.
+fn face_dict<'py>(py: Python<'py>, f: &core::face::analyze::Face) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
+    let lm = numpy::ndarray::Array2::from_shape_vec((f.landmarks.len(), 3), flat)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    d.set_item("landmarks", lm.into_pyarray(py))?;
+    let det = &f.detection;
+    d.set_item("box", (det.xmin, det.ymin, det.xmax, det.ymax))?;
+    d.set_item("score", det.score)?;
+    d.set_item(
+        "keypoints",
+        det.keypoints
+            .iter()
+            .map(|k| (k[0], k[1]))
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("presence", f.presence)?;
+    let r = &f.roi;
+    d.set_item("roi", (r.cx, r.cy, r.w, r.h, r.rotation))?;
+    let p = &f.pose.pose;
+    let pose = PyDict::new(py);
+    pose.set_item("yaw", p.yaw)?;
+    pose.set_item("pitch", p.pitch)?;
+    pose.set_item("roll", p.roll)?;
+    pose.set_item("rotation", p.rotation.to_vec())?;
+    pose.set_item("translation", p.translation.to_vec())?;
+    pose.set_item("scale", p.scale)?;
+    pose.set_item("rms_px", f.pose.rms_px)?;
+    d.set_item("pose", pose)?;
+    d.set_item("interocular", f.interocular())?;
+    Ok(d)
+}
+
+/// Analyses faces in an image (path or uint8 array): detector, 468-point
+/// mesh and head pose. `face_index=None` returns every face (largest first).
+/// With `overlay`, also writes a PNG of the image with mesh, boxes and pose
+/// axes drawn on it.
+#[pyfunction]
+#[pyo3(signature = (image, face_index=Some(0), min_score=None, overlay=None))]
+fn analyze_face<'py>(
+    py: Python<'py>,
+    image: &Bound<'py, PyAny>,
+    face_index: Option<usize>,
+    min_score: Option<f32>,
+    overlay: Option<PathBuf>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let img = image_arg(py, image)?;
+    let opts = core::face::analyze::AnalyzeOptions {
+        face_index,
+        min_score,
+    };
+    let faces = run(py, || {
+        let analyzer = core::face::analyze::FaceAnalyzer::shared()?;
+        let faces = analyzer.analyze(&img, &opts)?;
+        if let Some(path) = &overlay {
+            let mut canvas = img.clone();
+            core::face::overlay::draw_faces(&mut canvas, &faces, analyzer.canonical());
+            core::portrait::save_png(&canvas, path)?;
+        }
+        Ok(faces)
+    })?;
+    faces.iter().map(|f| face_dict(py, f)).collect()
+}
+
 /// Panics on purpose, to test that panics become `InternalError`.
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -345,6 +452,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_image, m)?)?;
     m.add_function(wrap_pyfunction!(find_ffmpeg, m)?)?;
     m.add_function(wrap_pyfunction!(animate, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }

@@ -826,21 +826,35 @@ mod tests {
         use super::super::{face_mesh::FaceMeshNet, iris::IrisNet};
         let dev = Device::Cpu;
         let dir = test_support::models_dir();
+        // CPU time of all threads of this process (ns), from /proc: robust to
+        // other processes competing for the cores, unlike wall time.
+        let cpu_ns = || -> u64 {
+            std::fs::read_dir("/proc/self/task")
+                .map(|d| {
+                    d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("schedstat")).ok())
+                        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
         let time = |name: &str, size: usize, f: &dyn Fn(&Tensor)| {
             let x = Tensor::from_vec(pseudo(3 * size * size, 5), (1, 3, size, size), &dev).unwrap();
             for _ in 0..20 {
                 f(&x);
             }
-            let mut ts: Vec<f64> = (0..200)
+            let runs = 200;
+            let c0 = cpu_ns();
+            let mut ts: Vec<f64> = (0..runs)
                 .map(|_| {
                     let t = std::time::Instant::now();
                     f(&x);
                     t.elapsed().as_secs_f64() * 1e3
                 })
                 .collect();
+            let cpu = (cpu_ns() - c0) as f64 / 1e6 / runs as f64;
             ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
             println!(
-                "{name}: median {:.3} ms, min {:.3} ms ({} rayon threads)",
+                "{name}: wall median {:.3} ms, min {:.3} ms; cpu {cpu:.3} ms/forward ({} rayon threads)",
                 ts[ts.len() / 2],
                 ts[0],
                 rayon::current_num_threads()
@@ -858,6 +872,48 @@ mod tests {
         time("face mesh 192", 192, &|x| drop(mesh.forward(x).unwrap()));
         let iris = IrisNet::from_models_dir(&dir, &dev).unwrap();
         time("iris 64", 64, &|x| drop(iris.forward(x).unwrap()));
+    }
+
+    /// GEMM kernel throughput on the networks' typical shapes (profiling aid):
+    /// `cargo test --release -p voxportrait-core gemm_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn gemm_throughput() {
+        for &(m, k, p) in &[
+            (16, 16, 9216),
+            (32, 8, 9216),
+            (8, 32, 9216),
+            (64, 32, 1024),
+            (128, 64, 256),
+            (128, 128, 144),
+            (384, 96, 36),
+            (96, 384, 36),
+        ] {
+            let w = GemmWeights::new(pseudo(m * k, 1), m, k);
+            let x = pseudo(k * p, 2);
+            let bias = vec![0.1; m];
+            let slopes = vec![0.0; m];
+            let mut dst = vec![0f32; m * p];
+            let ep = EpilogueParams {
+                bias: &bias,
+                slopes: &slopes,
+            };
+            let run = |dst: &mut [f32]| kernels::gemm_epilogue(&w, &x, p, ep, None, dst);
+            for _ in 0..10 {
+                run(&mut dst);
+            }
+            let mut best = f64::MAX;
+            for _ in 0..200 {
+                let t = std::time::Instant::now();
+                run(&mut dst);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            println!(
+                "gemm M={m} K={k} P={p}: best {:.1} us, {:.1} GMAC/s",
+                best * 1e6,
+                (m * k * p) as f64 / best / 1e9
+            );
+        }
     }
 
     /// Prints how candle's grouped conv2d compares with [`depthwise3x3`].

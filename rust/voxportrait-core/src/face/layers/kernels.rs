@@ -625,6 +625,10 @@ unsafe fn micro_kernel_avx2<const NV: usize>(
     let mut acc = [[_mm256_setzero_ps(); NV]; MR];
     for kk in 0..k {
         let xr = x.add(kk * x_stride);
+        // The K rows of x are K separate streams, more than the hardware
+        // prefetcher tracks: fetch the next column tile's lines ourselves.
+        _mm_prefetch::<_MM_HINT_T0>(xr.add(NR) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(xr.add(NR + 16) as *const i8);
         let mut xv = [_mm256_setzero_ps(); NV];
         for (v, xv) in xv.iter_mut().enumerate() {
             *xv = _mm256_loadu_ps(xr.add(8 * v));
