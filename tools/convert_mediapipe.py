@@ -73,6 +73,9 @@ Usage
         /work/devenv/lib/python3.11/site-packages/mediapipe \\
         --npm-face-detection mediapipe-face_detection-0.4.1657300184.tgz \\
         --out models
+    # verify the committed files instead of writing them:
+    /work/devenv/bin/python tools/convert_mediapipe.py <mediapipe> \\
+        --npm-face-detection <tgz> --out models --check
 """
 
 from __future__ import annotations
@@ -728,7 +731,27 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models")
     ap.add_argument("--only", nargs="*", choices=list(SOURCES), help="convert only these networks")
     ap.add_argument("--print-architecture", action="store_true", help="print the layer list found")
+    ap.add_argument("--check", action="store_true",
+                    help="convert into a temporary directory and verify the files in --out are identical")
     args = ap.parse_args(argv)
+
+    if args.check:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            forwarded = [str(args.mediapipe), "--out", tmp]
+            if args.npm_face_detection:
+                forwarded += ["--npm-face-detection", str(args.npm_face_detection)]
+            if args.only:
+                forwarded += ["--only", *args.only]
+            rc = main(forwarded)
+            bad = [p.name for p in sorted(Path(tmp).glob("*.safetensors"))
+                   if not (args.out / p.name).is_file() or (args.out / p.name).read_bytes() != p.read_bytes()]
+        if bad:
+            print(f"differ from a fresh conversion: {', '.join(bad)}", file=sys.stderr)
+            return 1
+        print("check: the files in", args.out, "are byte-identical to a fresh conversion")
+        return rc
 
     args.out.mkdir(parents=True, exist_ok=True)
     skipped = []

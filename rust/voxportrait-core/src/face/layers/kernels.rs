@@ -341,11 +341,29 @@ pub struct EpilogueParams<'a> {
     pub slopes: &'a [f32],
 }
 
+/// The output matrix of a GEMM, shared by tasks that write disjoint parts.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint output regions to rayon tasks.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+struct OutPtr {
+    ptr: *mut f32,
+    len: usize,
+}
+// SAFETY: only used to hand disjoint output regions to rayon tasks (see
+// `OutPtr::segment`); the buffer outlives the parallel loop.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// `dst[start..start + n]`.
+    ///
+    /// # Safety
+    /// No other live reference may overlap this range: every task of
+    /// [`gemm_epilogue`] owns a distinct set of (row block, column tile) cells.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn segment(&self, start: usize, n: usize) -> &mut [f32] {
+        assert!(start + n <= self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(start), n)
+    }
+}
 
 /// `dst[M, P] = act(W[M, K] @ x[K, P] + bias + skip)` for one image.
 pub fn gemm_epilogue(
@@ -395,16 +413,15 @@ pub fn gemm_epilogue(
         let cc = col_tiles.min(tasks);
         (cc, tasks.div_ceil(cc).min(row_blocks))
     };
-    let out = SendPtr(dst.as_mut_ptr());
+    let out = OutPtr {
+        ptr: dst.as_mut_ptr(),
+        len: dst.len(),
+    };
     let task = |t: usize| {
         let (ci, ri) = (t % col_chunks, t / col_chunks);
         let tiles = split(col_tiles, col_chunks, ci);
         let blocks = split(row_blocks, row_chunks, ri);
-        let out = out;
-        // SAFETY: tasks cover disjoint (row block, column tile) rectangles of
-        // `dst`, which outlives the parallel loop.
-        let dst = unsafe { std::slice::from_raw_parts_mut(out.0, m * p) };
-        gemm_tiles(w, x, p, ep, skip, dst, TileRange { tiles, blocks });
+        gemm_tiles(w, x, p, ep, skip, out, TileRange { tiles, blocks });
     };
     if col_chunks * row_chunks == 1 {
         task(0);
@@ -430,7 +447,7 @@ struct TileRange {
 simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
     fn gemm_tiles / gemm_tiles_avx2 = gemm_tiles_impl(
-        w: &GemmWeights, x: &[f32], p: usize, ep: EpilogueParams, skip: Option<Skip>, dst: &mut [f32],
+        w: &GemmWeights, x: &[f32], p: usize, ep: EpilogueParams, skip: Option<Skip>, dst: OutPtr,
         range: TileRange,
     )
 );
@@ -442,7 +459,7 @@ fn gemm_tiles_impl<const FMA: bool>(
     p: usize,
     ep: EpilogueParams,
     skip: Option<Skip>,
-    dst: &mut [f32],
+    dst: OutPtr,
     range: TileRange,
 ) {
     let k = w.k;
@@ -469,7 +486,8 @@ fn gemm_tiles_impl<const FMA: bool>(
             let rows = MR.min(w.m - b * MR);
             for r in 0..rows {
                 let co = b * MR + r;
-                let out = &mut dst[co * p + p0..co * p + p0 + cols];
+                // SAFETY: this task owns row `co`, columns p0..p0+cols.
+                let out = unsafe { dst.segment(co * p + p0, cols) };
                 let sk = skip.filter(|s| co < s.channels).map(|s| (s, co));
                 finish_row::<FMA>(
                     &tile[r * NR..r * NR + cols],
