@@ -141,13 +141,45 @@ def run_litert(model_bytes: bytes, x_nchw: np.ndarray):
         return {o["name"]: np.stack(r) for o, r in zip(outs, results)}
 
 
+def bench_litert(args, threads: int, runs: int = 200):
+    """Prints the median / min wall time of one LiteRT forward per network."""
+    import time
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    for net, spec in SOURCES.items():
+        model = read_source(spec, args.mediapipe, args.npm_face_detection)
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(model)
+            f.flush()
+            it = Interpreter(model_path=f.name, num_threads=threads)
+            it.allocate_tensors()
+            inp = it.get_input_details()[0]
+            it.set_tensor(inp["index"], np.random.default_rng(0).random(inp["shape"], dtype=np.float32))
+            for _ in range(20):
+                it.invoke()
+            ts = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                it.invoke()
+                ts.append((time.perf_counter() - t) * 1e3)
+        print(f"LiteRT {net} ({threads} threads): median {np.median(ts):.3f} ms, min {min(ts):.3f} ms")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mediapipe", type=Path, help="mediapipe-0.10.21 wheel or installed package dir")
     ap.add_argument("--npm-face-detection", type=Path, required=True,
                     help="@mediapipe/face_detection@0.4.1657300184 .tgz or extracted dir")
     ap.add_argument("--out", type=Path, default=REPO / "tests/data/face")
+    ap.add_argument("--bench-litert", type=int, metavar="THREADS", default=None,
+                    help="only time LiteRT's single-image forward per network with THREADS threads "
+                         "(compare: cargo test --release -p voxportrait-core face_forward_times "
+                         "-- --ignored --nocapture)")
     args = ap.parse_args(argv)
+    if args.bench_litert:
+        return bench_litert(args, args.bench_litert)
 
     import skimage
 

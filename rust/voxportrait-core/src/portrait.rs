@@ -123,6 +123,19 @@ fn decode_error(path: &Path, e: image::ImageError) -> Error {
     }
 }
 
+/// Writes an RGB image as PNG, atomically (temporary name, then rename), so
+/// a failure never leaves a partial file.
+pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+    crate::video::check_output_writable(path)?;
+    let tmp = crate::video::temp_beside(path, ".part.png")?;
+    img.write_to(
+        &mut std::io::BufWriter::new(tmp.as_file()),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| Error::output(path, format!("cannot write PNG: {e}")))?;
+    crate::video::persist(tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,17 +203,4 @@ mod tests {
         let out = fit_even(&img, 512);
         assert_eq!(out.dimensions(), (512, 342));
     }
-}
-
-/// Writes an RGB image as PNG, atomically (temporary name, then rename), so
-/// a failure never leaves a partial file.
-pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
-    crate::video::check_output_writable(path)?;
-    let tmp = crate::video::temp_beside(path, ".part.png")?;
-    img.write_to(
-        &mut std::io::BufWriter::new(tmp.as_file()),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| Error::output(path, format!("cannot write PNG: {e}")))?;
-    crate::video::persist(tmp, path)
 }

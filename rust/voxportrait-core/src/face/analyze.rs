@@ -1,12 +1,16 @@
 //! The face-analysis pipeline: detector → rotated ROI → 468-point mesh →
-//! refined ROI → mesh again → head pose, for still images and for video
-//! frames (tracking).
+//! head pose, for still images and for video frames (tracking).
 //!
-//! It follows MediaPipe's face landmark graphs so results match the
-//! reference runtime: the detector sees the whole image letterboxed into its
-//! square input, the mesh sees a 1.5× square around the face rotated so the
-//! eyes are level, and on video the next ROI comes from the previous
-//! frame's landmarks, with the detector run again only when tracking is lost.
+//! It follows MediaPipe's face landmark graph (`FaceLandmarkFrontCpu`) so
+//! results match the reference pipeline to a small fraction of a pixel: the
+//! detector sees the whole image letterboxed into its square input, the
+//! mesh sees a 1.5× square around the detected face rotated so the eyes are
+//! level, cropped exactly as MediaPipe crops (see [`crop_to_chw`]). A still
+//! image gets one mesh pass in the detection's ROI, as MediaPipe's static
+//! image mode does (a second pass in the ROI the first mesh implies moves
+//! the landmarks by 0.5–2 % of the eye distance away from MediaPipe's
+//! results). On video the next ROI comes from the previous frame's
+//! landmarks, with the detector run again only when tracking is lost.
 //!
 //! The converted weights are compiled into the library (about 5 MB), so
 //! analysis works offline from any install with nothing to find on disk.
@@ -22,11 +26,6 @@ use super::face_mesh::{FaceMeshNet, INPUT_SIZE as MESH_INPUT};
 use super::pose::{HeadPose, PoseFit};
 use super::roi::{crop_to_chw, Border, RotatedRect};
 use crate::error::{Error, Result};
-
-/// Images whose longer side exceeds this are detected on a downscaled copy
-/// (the detector's input is 128 or 192 px anyway); the mesh still samples
-/// the full-resolution image.
-pub const DETECT_MAX_SIDE: u32 = 1024;
 
 /// Minimum face-presence probability for a mesh to count as a face.
 pub const MIN_PRESENCE: f32 = 0.5;
@@ -77,7 +76,8 @@ fn var_builder(file: &str, device: &Device) -> Result<VarBuilder<'static>> {
 pub struct Face {
     /// The detection it came from (pixels), or the tracked ROI's box on video.
     pub detection: Detection,
-    /// The rotated square the mesh was computed in (pixels).
+    /// The rotated square the mesh was computed in (pixels): the
+    /// detection's ROI on a still image, the previous frame's on video.
     pub roi: RotatedRect,
     /// 468 landmarks: x, y in pixels, z in pixels relative to the face centre
     /// (smaller is closer to the camera).
@@ -215,37 +215,14 @@ impl FaceAnalyzer {
     /// Detects every face, largest box first, in image pixels.
     ///
     /// The short-range detector runs first; when it finds nothing, the
-    /// full-range detector (trained for small and distant faces) runs.
+    /// full-range detector (trained for small and distant faces) runs. Both
+    /// sample the full-resolution image directly (only 128² or 192² points,
+    /// whatever its size), as MediaPipe does.
     pub fn detect(&self, img: &RgbImage, min_score: Option<f32>) -> Result<Vec<Detection>> {
-        let (w, h) = img.dimensions();
-        let longest = w.max(h);
-        let (small, back) = if longest > DETECT_MAX_SIDE {
-            let k = DETECT_MAX_SIDE as f32 / longest as f32;
-            let (sw, sh) = (
-                ((w as f32 * k).round() as u32).max(1),
-                ((h as f32 * k).round() as u32).max(1),
-            );
-            (
-                Some(image::imageops::resize(
-                    img,
-                    sw,
-                    sh,
-                    image::imageops::FilterType::Triangle,
-                )),
-                w as f32 / sw as f32,
-            )
-        } else {
-            (None, 1.0)
-        };
-        let source = small.as_ref().unwrap_or(img);
-        let mut faces = self.run_detector(source, DetectorKind::ShortRange, min_score)?;
+        let mut faces = self.run_detector(img, DetectorKind::ShortRange, min_score)?;
         if faces.is_empty() {
-            faces = self.run_detector(source, DetectorKind::FullRange, min_score)?;
+            faces = self.run_detector(img, DetectorKind::FullRange, min_score)?;
         }
-        let mut faces: Vec<Detection> = faces
-            .into_iter()
-            .map(|d| d.map([back, back], [0.0, 0.0]))
-            .collect();
         faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
         Ok(faces)
     }
@@ -271,21 +248,19 @@ impl FaceAnalyzer {
         Ok((roi.project_landmarks(&raw, MESH_INPUT), presence))
     }
 
-    /// Mesh in the detection's ROI, then once more in the ROI the first mesh
-    /// implies (better centred and levelled), then the head pose.
+    /// Mesh in the detection's ROI, then the head pose: MediaPipe's static
+    /// image mode, one mesh pass (see the module documentation).
     fn face_from_roi(
         &self,
         img: &RgbImage,
         detection: Detection,
         roi: RotatedRect,
     ) -> Result<Face> {
-        let (first, _) = self.mesh(img, &roi)?;
-        let refined = RotatedRect::from_landmarks(&first);
-        let (landmarks, presence) = self.mesh(img, &refined)?;
+        let (landmarks, presence) = self.mesh(img, &roi)?;
         let pose = HeadPose::fit(&self.canonical, &landmarks)?;
         Ok(Face {
             detection,
-            roi: refined,
+            roi,
             landmarks,
             presence,
             pose,

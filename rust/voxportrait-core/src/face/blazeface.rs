@@ -38,7 +38,9 @@
 //! `models/face_detection_full_range.safetensors`, written by
 //! `tools/convert_mediapipe.py` (naming scheme in `models/face_networks.md`).
 
-use super::layers::{add_upsampled, load_weights, Activation, Conv2d, DepthwiseConv2d, Padding};
+use super::layers::{
+    add_upsampled, depthwise_pointwise, load_weights, Activation, Conv2d, DepthwiseConv2d, Padding,
+};
 use candle_core::{bail, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use std::path::{Path, PathBuf};
@@ -131,8 +133,7 @@ impl BlazeBlock {
 
     /// `[N, in_c, H, W]` → `[N, out_c, H/s, W/s]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.dw.forward(x)?;
-        self.pw.forward_residual(&h, x, self.stride == 2)
+        depthwise_pointwise(&self.dw, &self.pw, x, Some((x, self.stride == 2)))
     }
 }
 
@@ -186,9 +187,8 @@ impl DoubleBlazeBlock {
 
     /// `[N, in_c, H, W]` → `[N, out_c, H/s, W/s]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.pw1.forward(&self.dw1.forward(x)?)?;
-        let h = self.dw2.forward(&h)?;
-        self.pw2.forward_residual(&h, x, self.stride == 2)
+        let h = depthwise_pointwise(&self.dw1, &self.pw1, x, None)?;
+        depthwise_pointwise(&self.dw2, &self.pw2, &h, Some((x, self.stride == 2)))
     }
 }
 

@@ -22,7 +22,9 @@
 //! 8×8, then two branches of 8 blocks each down to 2×2 and a 2×2 VALID conv.
 //! Weights `models/iris_landmark.safetensors`, names in `models/face_networks.md`.
 
-use super::layers::{load_weights, Activation, Conv2d, DepthwiseConv2d, Padding};
+use super::layers::{
+    depthwise_pointwise, load_weights, Activation, Conv2d, DepthwiseConv2d, Padding,
+};
 use candle_core::{bail, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use std::path::{Path, PathBuf};
@@ -89,8 +91,8 @@ impl IrisBlock {
 
     /// `[N, in_c, H, W]` → `[N, out_c, H/s, W/s]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.dw.forward(&self.reduce.forward(x)?)?;
-        self.pw.forward_residual(&h, x, self.stride == 2)
+        let h = self.reduce.forward(x)?;
+        depthwise_pointwise(&self.dw, &self.pw, &h, Some((x, self.stride == 2)))
     }
 }
 

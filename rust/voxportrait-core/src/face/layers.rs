@@ -26,28 +26,38 @@
 //!   candle's `upsample_bilinear2d(.., align_corners=false)`) rule; we use our
 //!   own fused "upsample and add" kernel instead.
 //!
-//! # Why custom kernels
+//! # Why custom kernels (and what candle does)
 //!
 //! candle 0.11's CPU `conv2d` with `groups == channels` (a depthwise conv)
 //! splits the input and the kernel into one chunk *per channel*, runs a full
-//! single-channel conv2d for each (an NCHW→NHWC copy, im2col tiles and a
+//! single-channel conv2d on each (an NCHW→NHWC copy, im2col tiles and a
 //! 1×9 by 9×N gemm each) and concatenates the results: hundreds of tiny ops
-//! per layer, measured tens of times slower than the direct kernel below (see
-//! the ignored test `depthwise_speed_vs_candle_grouped_conv`). Its general
-//! conv2d also re-packs the kernel and converts the input to NHWC on every
-//! call. So:
+//! per layer, measured ~60-90× slower than the direct kernel here on a
+//! 32×96×96 map (27-30 ms vs 0.3-0.5 ms; ignored test
+//! `depthwise_speed_vs_candle_grouped_conv`). Its general conv2d re-packs the
+//! kernel and converts the input to NHWC on every call, and its `matmul`
+//! asks `num_cpus::get_physical()` for the thread count on every call, which
+//! re-reads `/proc/cpuinfo` (tens of µs each, ~35 calls per forward). So the
+//! layers here keep candle tensors at their boundaries but compute with
+//! their own kernels (`layers/kernels.rs`), through candle custom ops:
 //!
-//! * depthwise 3×3 convs run [`depthwise3x3`], a direct kernel over
-//!   contiguous NCHW planes, parallel over planes with rayon, bias fused;
-//! * every regular conv is one candle `matmul` (gemm, which picks AVX2/AVX-512
-//!   at run time) of the weight matrix `[O, I*kh*kw]`, prepared once at load
-//!   time, with the input itself (1×1 convs) or an im2col matrix built by
-//!   [`Im2Col`] (stems, strided 2×2 convs, the dense heads);
+//! * depthwise 3×3: a direct kernel over contiguous NCHW planes (all nine
+//!   taps in one pass per output row, stride 2 via even/odd column split),
+//!   bias fused;
+//! * every regular conv is one GEMM `W[O, I*kh*kw] @ cols` with a 4×24
+//!   AVX2/FMA register-blocked micro-kernel; `cols` is the input itself (1×1
+//!   convs, dense heads) or an im2col matrix (stems, 2×2/2 convs). Weights
+//!   are packed once at load time;
 //! * bias, residual skip (incl. max-pool and channel padding) and activation
-//!   are applied in one in-place pass over the gemm output ([`Epilogue`]).
+//!   are applied to each GEMM tile before it is stored;
+//! * depthwise + pointwise pairs (every block) run fused on large maps, band
+//!   of output rows by band ([`depthwise_pointwise`]), so the depthwise output
+//!   never goes to memory.
 //!
-//! The hot loops are written so LLVM vectorises them; on x86-64 they are
-//! compiled a second time with AVX2+FMA enabled and chosen at run time.
+//! Work is split over rayon's pool (bands, or column/row tiles) only when a
+//! layer is big enough to pay for waking a thread. The hot loops are compiled
+//! twice on x86-64 (baseline and AVX2+FMA, chosen at run time, so the crate
+//! needs no `target-cpu` flag); other architectures use the portable path.
 
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, InplaceOp2, Layout, Result, Shape,
@@ -357,6 +367,54 @@ pub fn add_upsampled(fine: &Tensor, coarse: &Tensor) -> Result<()> {
     fine.inplace_op2(&coarse.contiguous()?, &UpsampleAdd)
 }
 
+/// `pw(dw(x))`, optionally `+ skip(residual)`, with the pointwise conv's
+/// activation: the body of every residual block in these networks.
+///
+/// On large maps the two convs run fused, band of output rows by band, so
+/// the depthwise output stays in cache instead of making a round trip
+/// through memory; small maps (too few bands to keep the threads busy) run
+/// the two layers one after the other. Results are the same either way.
+pub fn depthwise_pointwise(
+    dw: &DepthwiseConv2d,
+    pw: &Conv2d,
+    x: &Tensor,
+    residual: Option<(&Tensor, bool)>,
+) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (oh, _) = Padding::Same.resolve(h, 3, dw.stride)?;
+    let (ow, _) = Padding::Same.resolve(w, 3, dw.stride)?;
+    let pointwise = pw.kernel == 1 && pw.stride == 1 && pw.in_channels == c;
+    if c != dw.channels || !pointwise || !kernels::dw_pw_fusable(oh, ow, c, pw.out_channels) {
+        let h = dw.forward(x)?;
+        return match residual {
+            Some((r, pool)) => pw.forward_residual(&h, r, pool),
+            None => pw.forward(&h),
+        };
+    }
+    let op = DwPwOp {
+        dw,
+        pw,
+        pool: false,
+    };
+    let y = match residual {
+        Some((r, pool)) => {
+            let (rn, rc, rh, rw) = r.dims4()?;
+            let f = if pool { 2 } else { 1 };
+            if rn != n || rc > pw.out_channels || rh != oh * f || rw != ow * f {
+                bail!(
+                    "residual {:?} does not fit output {:?}",
+                    r.dims(),
+                    (n, pw.out_channels, oh, ow)
+                );
+            }
+            x.contiguous()?
+                .apply_op2_no_bwd(&r.contiguous()?, &DwPwOp { pool, ..op })?
+        }
+        None => x.contiguous()?.apply_op1_no_bwd(&op)?,
+    };
+    y.reshape((n, pw.out_channels, oh, ow))
+}
+
 // ---------------------------------------------------------------------------
 // candle custom ops wrapping the kernels.
 
@@ -422,6 +480,7 @@ impl CustomOp1 for DepthwiseOp<'_> {
                     &self.weight[ch * 9..ch * 9 + 9],
                     self.bias[ch],
                     g,
+                    0..out_h,
                     d,
                 );
             },
@@ -553,6 +612,98 @@ impl CustomOp2 for ConvOp<'_> {
     }
 }
 
+/// The fused [`depthwise_pointwise`] op: input `[N, K, H, W]` (+ residual).
+struct DwPwOp<'a> {
+    dw: &'a DepthwiseConv2d,
+    pw: &'a Conv2d,
+    pool: bool,
+}
+
+impl DwPwOp<'_> {
+    fn run(
+        &self,
+        x: &[f32],
+        xl: &Layout,
+        skip: Option<(&[f32], &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, k, h, w) = xl.shape().dims4()?;
+        let (out_h, pad_top) = Padding::Same.resolve(h, 3, self.dw.stride)?;
+        let (out_w, pad_left) = Padding::Same.resolve(w, 3, self.dw.stride)?;
+        let g = PlaneGeom {
+            h,
+            w,
+            out_h,
+            out_w,
+            stride: self.dw.stride,
+            pad_top,
+            pad_left,
+        };
+        let m = self.pw.out_channels;
+        let p = out_h * out_w;
+        let mut dst = alloc_output(n * m * p);
+        let ep = EpilogueParams {
+            bias: &self.pw.bias,
+            slopes: &self.pw.slopes,
+        };
+        for b in 0..n {
+            let skip = match skip {
+                Some((r, rl)) => {
+                    let (_, rc, rh, rw) = rl.shape().dims4()?;
+                    let plane = rc * rh * rw;
+                    Some(Skip {
+                        data: &r[b * plane..(b + 1) * plane],
+                        channels: rc,
+                        pool_w: if self.pool { rw } else { 0 },
+                    })
+                }
+                None => None,
+            };
+            kernels::dw_pw_epilogue(
+                &x[b * k * h * w..(b + 1) * k * h * w],
+                &self.dw.weight,
+                &self.dw.bias,
+                g,
+                &self.pw.weight,
+                ep,
+                skip,
+                &mut dst[b * m * p..(b + 1) * m * p],
+            );
+        }
+        Ok((CpuStorage::F32(dst), Shape::from((n, m, p))))
+    }
+}
+
+impl CustomOp1 for DwPwOp<'_> {
+    fn name(&self) -> &'static str {
+        "tflite-depthwise-pointwise"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.run(contiguous_f32(s, l, "tflite-depthwise-pointwise")?, l, None)
+    }
+}
+
+impl CustomOp2 for DwPwOp<'_> {
+    fn name(&self) -> &'static str {
+        "tflite-depthwise-pointwise-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let r = contiguous_f32(s2, l2, "tflite-depthwise-pointwise-residual")?;
+        self.run(
+            contiguous_f32(s1, l1, "tflite-depthwise-pointwise-residual")?,
+            l1,
+            Some((r, l2)),
+        )
+    }
+}
+
 struct UpsampleAdd;
 
 impl InplaceOp2 for UpsampleAdd {
@@ -670,6 +821,9 @@ mod tests {
         let dev = Device::Cpu;
         for &(h, w, stride) in &[
             (9, 9, 1),
+            (20, 19, 1),
+            (18, 18, 2),
+            (24, 34, 2),
             (8, 8, 2),
             (7, 5, 2),
             (2, 2, 1),
@@ -792,6 +946,71 @@ mod tests {
                     v += m;
                 }
                 assert!((got[oc * 16 + p] - v.max(0.0)).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn fused_depthwise_pointwise_equals_separate_layers() {
+        let dev = Device::Cpu;
+        let vb_of = |pairs: Vec<(&str, Tensor)>| {
+            let map = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            VarBuilder::from_tensors(map, DType::F32, &dev)
+        };
+        // 2 images, 6 -> 10 channels, 96x36 map: several bands, a partial
+        // GEMM tile per band, strided (max-pool skip) and plain variants.
+        let (n, c, o, h, w) = (2, 6, 10, 96, 36);
+        for &stride in &[1usize, 2] {
+            let dw = DepthwiseConv2d::load(
+                vb_of(vec![
+                    (
+                        "weight",
+                        Tensor::from_vec(pseudo(c * 9, 1), (c, 1, 3, 3), &dev).unwrap(),
+                    ),
+                    ("bias", Tensor::from_vec(pseudo(c, 2), c, &dev).unwrap()),
+                ]),
+                c,
+                stride,
+            )
+            .unwrap();
+            let pw = Conv2d::load(
+                vb_of(vec![
+                    (
+                        "weight",
+                        Tensor::from_vec(pseudo(o * c, 3), (o, c, 1, 1), &dev).unwrap(),
+                    ),
+                    ("bias", Tensor::from_vec(pseudo(o, 4), o, &dev).unwrap()),
+                ]),
+                c,
+                o,
+                1,
+                1,
+                Padding::Same,
+                Activation::Prelu(pseudo(o, 5)),
+            )
+            .unwrap();
+            let x = Tensor::from_vec(pseudo(n * c * h * w, 6), (n, c, h, w), &dev).unwrap();
+            let (oh, ow) = (h.div_ceil(stride), w.div_ceil(stride));
+            assert!(
+                kernels::dw_pw_fusable(oh, ow, c, o),
+                "the test must exercise the fused path"
+            );
+            for residual in [None, Some((&x, stride == 2))] {
+                let fused = depthwise_pointwise(&dw, &pw, &x, residual).unwrap();
+                let mid = dw.forward(&x).unwrap();
+                let separate = match residual {
+                    Some((r, pool)) => pw.forward_residual(&mid, r, pool).unwrap(),
+                    None => pw.forward(&mid).unwrap(),
+                };
+                let d = (fused - separate)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(d < 1e-5, "stride {stride}: {d}");
             }
         }
     }

@@ -81,32 +81,6 @@ pub fn draw_polygon(img: &mut RgbImage, points: &[[f32; 2]], color: [u8; 3], alp
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_and_dots_touch_the_expected_pixels() {
-        let mut img = RgbImage::new(20, 20);
-        draw_line(&mut img, [2.5, 10.5], [17.5, 10.5], [255, 0, 0], 1.0);
-        assert_eq!(img.get_pixel(10, 10).0, [255, 0, 0]);
-        assert_eq!(img.get_pixel(10, 5).0, [0, 0, 0]);
-        draw_line(&mut img, [10.5, 2.5], [10.5, 17.5], [0, 255, 0], 1.0);
-        assert_eq!(img.get_pixel(10, 3).0, [0, 255, 0]);
-        draw_dot(&mut img, [5.0, 5.0], 2.0, [0, 0, 255], 1.0);
-        assert_eq!(img.get_pixel(4, 4).0, [0, 0, 255]);
-        // Off-image and non-finite input is ignored, not a panic.
-        draw_line(&mut img, [-1e9, -5.0], [1e9, 30.0], [9, 9, 9], 1.0);
-        draw_line(&mut img, [f32::NAN, 0.0], [1.0, 1.0], [9, 9, 9], 1.0);
-        draw_polygon(
-            &mut img,
-            &[[1.0, 1.0], [8.0, 1.0], [8.0, 8.0]],
-            [1, 2, 3],
-            0.5,
-        );
-    }
-}
-
 /// Draws analysed faces: the mesh, the detection box, the ROI and the head
 /// pose axes (x red, y green, z blue, from the canonical origin).
 pub fn draw_faces(
@@ -168,5 +142,31 @@ pub fn draw_faces(
                 draw_line(img, [o[0] + off, o[1]], [e[0] + off, e[1]], color, 1.0);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_dots_touch_the_expected_pixels() {
+        let mut img = RgbImage::new(20, 20);
+        draw_line(&mut img, [2.5, 10.5], [17.5, 10.5], [255, 0, 0], 1.0);
+        assert_eq!(img.get_pixel(10, 10).0, [255, 0, 0]);
+        assert_eq!(img.get_pixel(10, 5).0, [0, 0, 0]);
+        draw_line(&mut img, [10.5, 2.5], [10.5, 17.5], [0, 255, 0], 1.0);
+        assert_eq!(img.get_pixel(10, 3).0, [0, 255, 0]);
+        draw_dot(&mut img, [5.0, 5.0], 2.0, [0, 0, 255], 1.0);
+        assert_eq!(img.get_pixel(4, 4).0, [0, 0, 255]);
+        // Off-image and non-finite input is ignored, not a panic.
+        draw_line(&mut img, [-1e9, -5.0], [1e9, 30.0], [9, 9, 9], 1.0);
+        draw_line(&mut img, [f32::NAN, 0.0], [1.0, 1.0], [9, 9, 9], 1.0);
+        draw_polygon(
+            &mut img,
+            &[[1.0, 1.0], [8.0, 1.0], [8.0, 8.0]],
+            [1, 2, 3],
+            0.5,
+        );
     }
 }

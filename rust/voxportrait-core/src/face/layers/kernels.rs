@@ -125,10 +125,10 @@ pub struct PlaneGeom {
 }
 
 simd_dispatch!(
-    /// One output plane of a 3×3 depthwise conv, bias included. `k` is the
-    /// row-major 3×3 kernel.
+    /// Output rows `rows` of one plane of a 3×3 depthwise conv, bias
+    /// included, written to `dst` from its start. `k` is the row-major 3×3 kernel.
     pub fn depthwise_plane / depthwise_plane_avx2 = depthwise_plane_impl(
-        src: &[f32], k: &[f32], bias: f32, g: PlaneGeom, dst: &mut [f32],
+        src: &[f32], k: &[f32], bias: f32, g: PlaneGeom, rows: std::ops::Range<usize>, dst: &mut [f32],
     )
 );
 
@@ -150,6 +150,7 @@ fn depthwise_plane_impl<const FMA: bool>(
     k: &[f32],
     bias: f32,
     g: PlaneGeom,
+    rows: std::ops::Range<usize>,
     dst: &mut [f32],
 ) {
     let PlaneGeom {
@@ -164,7 +165,7 @@ fn depthwise_plane_impl<const FMA: bool>(
     let k: [f32; 9] = k[..9].try_into().unwrap();
     if stride == 1 && pad_top == 1 && pad_left == 1 && w >= 2 && out_w == w && out_h == h {
         let n = w - 2;
-        for (oy, row) in dst.chunks_exact_mut(w).enumerate().take(h) {
+        for (oy, row) in rows.clone().zip(dst.chunks_exact_mut(w)) {
             let iy = oy as isize;
             let (s0, m0) = tap_row(src, w, h, iy - 1, oy);
             let (s1, _) = tap_row(src, w, h, iy, oy);
@@ -177,22 +178,23 @@ fn depthwise_plane_impl<const FMA: bool>(
             v = madd::<FMA>(a1, s0[0], madd::<FMA>(a2, s0[1], v));
             v = madd::<FMA>(b1, s1[0], madd::<FMA>(b2, s1[1], v));
             row[0] = madd::<FMA>(c1, s2[0], madd::<FMA>(c2, s2[1], v));
-            // Interior: all nine taps, one pass, equal-length slices.
-            let (s0l, s0c, s0r) = (&s0[..n], &s0[1..n + 1], &s0[2..n + 2]);
-            let (s1l, s1c, s1r) = (&s1[..n], &s1[1..n + 1], &s1[2..n + 2]);
-            let (s2l, s2c, s2r) = (&s2[..n], &s2[1..n + 1], &s2[2..n + 2]);
-            let out = &mut row[1..n + 1];
-            for i in 0..n {
-                let mut v = madd::<FMA>(a0, s0l[i], bias);
-                v = madd::<FMA>(a1, s0c[i], v);
-                v = madd::<FMA>(a2, s0r[i], v);
-                v = madd::<FMA>(b0, s1l[i], v);
-                v = madd::<FMA>(b1, s1c[i], v);
-                v = madd::<FMA>(b2, s1r[i], v);
-                v = madd::<FMA>(c0, s2l[i], v);
-                v = madd::<FMA>(c1, s2c[i], v);
-                out[i] = madd::<FMA>(c2, s2r[i], v);
-            }
+            // Interior: all nine taps in one pass.
+            taps9::<FMA>(
+                [
+                    s0,
+                    &s0[1..],
+                    &s0[2..],
+                    s1,
+                    &s1[1..],
+                    &s1[2..],
+                    s2,
+                    &s2[1..],
+                    &s2[2..],
+                ],
+                [a0, a1, a2, b0, b1, b2, c0, c1, c2],
+                bias,
+                &mut row[1..n + 1],
+            );
             // Right edge: tap x+1 is padding.
             let mut v = bias;
             v = madd::<FMA>(a0, s0[w - 2], madd::<FMA>(a1, s0[w - 1], v));
@@ -203,7 +205,7 @@ fn depthwise_plane_impl<const FMA: bool>(
         // Output x reads s[2x], s[2x+1], s[2x+2]: split each input row into
         // even and odd columns (zero past the end) so the loop is unit-stride.
         let mut buf = vec![0f32; 3 * (2 * out_w + 1)];
-        for (oy, row) in dst.chunks_exact_mut(out_w).enumerate().take(out_h) {
+        for (oy, row) in rows.clone().zip(dst.chunks_exact_mut(out_w)) {
             let mut acc_rows: [(&[f32], f32); 3] = [(&[], 0.0); 3];
             for (ky, acc) in acc_rows.iter_mut().enumerate() {
                 *acc = tap_row(src, w, h, (2 * oy + ky) as isize, 2 * oy);
@@ -235,22 +237,16 @@ fn depthwise_plane_impl<const FMA: bool>(
             let (e0, o0, f0) = part(0);
             let (e1, o1, f1) = part(1);
             let (e2, o2, f2) = part(2);
-            let out = &mut row[..out_w];
-            for x in 0..out_w {
-                let mut v = madd::<FMA>(kk[0], e0[x], bias);
-                v = madd::<FMA>(kk[1], o0[x], v);
-                v = madd::<FMA>(kk[2], f0[x], v);
-                v = madd::<FMA>(kk[3], e1[x], v);
-                v = madd::<FMA>(kk[4], o1[x], v);
-                v = madd::<FMA>(kk[5], f1[x], v);
-                v = madd::<FMA>(kk[6], e2[x], v);
-                v = madd::<FMA>(kk[7], o2[x], v);
-                out[x] = madd::<FMA>(kk[8], f2[x], v);
-            }
+            taps9::<FMA>(
+                [e0, o0, f0, e1, o1, f1, e2, o2, f2],
+                kk,
+                bias,
+                &mut row[..out_w],
+            );
         }
     } else {
         // General case (odd sizes, tiny maps): per-tap bounds checks.
-        for (oy, row) in dst.chunks_exact_mut(out_w).enumerate().take(out_h) {
+        for (oy, row) in rows.clone().zip(dst.chunks_exact_mut(out_w)) {
             for (x, o) in row.iter_mut().enumerate() {
                 let mut v = bias;
                 for ky in 0..3 {
@@ -268,6 +264,56 @@ fn depthwise_plane_impl<const FMA: bool>(
                 *o = v;
             }
         }
+    }
+}
+
+/// `out[i] = bias + sum_t k[t] * src[t][i]` (taps summed in order).
+#[inline(always)]
+fn taps9<const FMA: bool>(src: [&[f32]; 9], k: [f32; 9], bias: f32, out: &mut [f32]) {
+    let n = out.len();
+    for s in &src {
+        assert!(s.len() >= n);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if FMA && n >= 8 {
+            // SAFETY: FMA = true only runs in AVX2+FMA code after a run-time
+            // check; every source holds at least n values (asserted).
+            unsafe { taps9_avx2(src.map(|s| s.as_ptr()), k, bias, out.as_mut_ptr(), n) };
+            return;
+        }
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut v = bias;
+        for t in 0..9 {
+            v = madd::<FMA>(k[t], src[t][i], v);
+        }
+        *o = v;
+    }
+}
+
+/// Eight outputs at a time; the last vector overlaps the previous one
+/// instead of leaving a scalar remainder (recomputing a few outputs is
+/// cheaper than finishing them one by one).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn taps9_avx2(src: [*const f32; 9], k: [f32; 9], bias: f32, out: *mut f32, n: usize) {
+    use std::arch::x86_64::*;
+    let kv = k.map(|v| _mm256_set1_ps(v));
+    let b = _mm256_set1_ps(bias);
+    let mut i = 0;
+    loop {
+        let at = if i + 8 <= n { i } else { n - 8 };
+        let mut acc = b;
+        for t in 0..9 {
+            acc = _mm256_fmadd_ps(kv[t], _mm256_loadu_ps(src[t].add(at)), acc);
+        }
+        _mm256_storeu_ps(out.add(at), acc);
+        if i + 8 >= n {
+            break;
+        }
+        i += 8;
     }
 }
 
@@ -421,12 +467,98 @@ pub fn gemm_epilogue(
         let (ci, ri) = (t % col_chunks, t / col_chunks);
         let tiles = split(col_tiles, col_chunks, ci);
         let blocks = split(row_blocks, row_chunks, ri);
-        gemm_tiles(w, x, p, ep, skip, out, TileRange { tiles, blocks });
+        let xc = XCols {
+            data: x,
+            stride: p,
+            cols: p,
+            col0: 0,
+        };
+        gemm_tiles(w, xc, p, ep, skip, out, TileRange { tiles, blocks });
     };
     if col_chunks * row_chunks == 1 {
         task(0);
     } else {
         (0..col_chunks * row_chunks).into_par_iter().for_each(task);
+    }
+}
+
+/// Output pixels per band of the fused depthwise + pointwise kernel: the
+/// band's depthwise output (`K` × band floats) stays in L2.
+const BAND_PIXELS: usize = 192;
+
+/// Whether [`dw_pw_epilogue`] pays off for an `out_h` × `out_w` output with
+/// `k` → `m` channels: it parallelises over row bands only, so it needs a few
+/// bands per thread, unless the layer is small enough for one thread anyway.
+pub fn dw_pw_fusable(out_h: usize, out_w: usize, k: usize, m: usize) -> bool {
+    let band_rows = BAND_PIXELS.div_ceil(out_w).max(1);
+    out_h.div_ceil(band_rows) >= 2 * rayon::current_num_threads()
+        || (m + 9) * k * out_h * out_w < PARALLEL_MIN_WORK
+}
+
+/// Fused depthwise 3×3 + pointwise GEMM + epilogue for one image:
+/// `dst[M, P] = act(W @ dw(x) + bias + skip)`, computed band of output rows
+/// by band so the depthwise result never leaves the cache.
+///
+/// `x` is `[K, h, w]`, `dw_w` `[K*9]`, `dw_b` `[K]`; `g` the depthwise geometry.
+#[allow(clippy::too_many_arguments)]
+pub fn dw_pw_epilogue(
+    x: &[f32],
+    dw_w: &[f32],
+    dw_b: &[f32],
+    g: PlaneGeom,
+    w: &GemmWeights,
+    ep: EpilogueParams,
+    skip: Option<Skip>,
+    dst: &mut [f32],
+) {
+    let k = w.k;
+    let (oh, ow) = (g.out_h, g.out_w);
+    let p = oh * ow;
+    let plane = g.h * g.w;
+    debug_assert_eq!(x.len(), k * plane);
+    debug_assert_eq!(dst.len(), w.m * p);
+    let band_rows = BAND_PIXELS.div_ceil(ow).max(1);
+    let bands = oh.div_ceil(band_rows);
+    let out = OutPtr {
+        ptr: dst.as_mut_ptr(),
+        len: dst.len(),
+    };
+    let band = |b: usize, buf: &mut Vec<f32>| {
+        let y0 = b * band_rows;
+        let y1 = (y0 + band_rows).min(oh);
+        let cols = (y1 - y0) * ow;
+        buf.resize(k * cols, 0.0);
+        for (c, d) in buf.chunks_exact_mut(cols).enumerate() {
+            depthwise_plane(
+                &x[c * plane..(c + 1) * plane],
+                &dw_w[c * 9..c * 9 + 9],
+                dw_b[c],
+                g,
+                y0..y1,
+                d,
+            );
+        }
+        let xc = XCols {
+            data: buf,
+            stride: cols,
+            cols,
+            col0: y0 * ow,
+        };
+        let range = TileRange {
+            tiles: 0..cols.div_ceil(NR),
+            blocks: 0..w.m.div_ceil(MR),
+        };
+        // Each band owns output columns y0*ow..y1*ow of every row.
+        gemm_tiles(w, xc, p, ep, skip, out, range);
+    };
+    let work = w.m * k * p + 9 * k * p;
+    if work < PARALLEL_MIN_WORK || bands < 2 {
+        let mut buf = Vec::new();
+        (0..bands).for_each(|b| band(b, &mut buf));
+    } else {
+        (0..bands)
+            .into_par_iter()
+            .for_each_init(Vec::new, |buf, b| band(b, buf));
     }
 }
 
@@ -447,15 +579,25 @@ struct TileRange {
 simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
     fn gemm_tiles / gemm_tiles_avx2 = gemm_tiles_impl(
-        w: &GemmWeights, x: &[f32], p: usize, ep: EpilogueParams, skip: Option<Skip>, dst: OutPtr,
+        w: &GemmWeights, x: XCols, p: usize, ep: EpilogueParams, skip: Option<Skip>, dst: OutPtr,
         range: TileRange,
     )
 );
 
+/// The right-hand side of a GEMM call: `data[kk * stride + j]` is row `kk`,
+/// column `j` for `j < cols`; column `j` is output pixel `col0 + j`.
+#[derive(Clone, Copy)]
+struct XCols<'a> {
+    data: &'a [f32],
+    stride: usize,
+    cols: usize,
+    col0: usize,
+}
+
 #[inline(always)]
 fn gemm_tiles_impl<const FMA: bool>(
     w: &GemmWeights,
-    x: &[f32],
+    x: XCols,
     p: usize,
     ep: EpilogueParams,
     skip: Option<Skip>,
@@ -466,16 +608,18 @@ fn gemm_tiles_impl<const FMA: bool>(
     let mut tail = Vec::new();
     let mut tile = [0f32; MR * NR];
     for t in range.tiles {
-        let p0 = t * NR;
-        let cols = NR.min(p - p0);
-        // A partial column tile is copied into a zero-padded [K][NR] buffer.
+        let j0 = t * NR;
+        let cols = NR.min(x.cols - j0);
+        let p0 = x.col0 + j0; // output pixel of the tile's first column
+                              // A partial column tile is copied into a zero-padded [K][NR] buffer.
         let (xs, x_stride) = if cols == NR {
-            (&x[p0..], p)
+            (&x.data[j0..], x.stride)
         } else {
             tail.clear();
             tail.resize(k * NR, 0.0);
             for kk in 0..k {
-                tail[kk * NR..kk * NR + cols].copy_from_slice(&x[kk * p + p0..kk * p + p0 + cols]);
+                let r = kk * x.stride + j0;
+                tail[kk * NR..kk * NR + cols].copy_from_slice(&x.data[r..r + cols]);
             }
             (&tail[..], NR)
         };
@@ -645,8 +789,10 @@ unsafe fn micro_kernel_avx2<const NV: usize>(
         let xr = x.add(kk * x_stride);
         // The K rows of x are K separate streams, more than the hardware
         // prefetcher tracks: fetch the next column tile's lines ourselves.
-        _mm_prefetch::<_MM_HINT_T0>(xr.add(NR) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(xr.add(NR + 16) as *const i8);
+        // (wrapping_add: the hint may point past the buffer, which is fine
+        // for a prefetch but not for `add`.)
+        _mm_prefetch::<_MM_HINT_T0>(xr.wrapping_add(NR) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(xr.wrapping_add(NR + 16) as *const i8);
         let mut xv = [_mm256_setzero_ps(); NV];
         for (v, xv) in xv.iter_mut().enumerate() {
             *xv = _mm256_loadu_ps(xr.add(8 * v));
