@@ -330,19 +330,26 @@ fn image_arg(py: Python<'_>, image: &Bound<'_, PyAny>) -> PyResult<image::RgbIma
         if h == 0 || w == 0 {
             return Err(InputError::new_err("image array is empty"));
         }
-        let data: Vec<u8> = a.iter().copied().collect();
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let i = (y as usize * w + x as usize) * c;
-            match c {
-                1 => image::Rgb([data[i]; 3]),
-                3 => image::Rgb([data[i], data[i + 1], data[i + 2]]),
-                _ => {
-                    let al = data[i + 3] as u32;
+        // One bulk copy for the common contiguous case; element-wise only for
+        // strided views.
+        let data: Vec<u8> = match a.as_slice() {
+            Some(slice) => slice.to_vec(),
+            None => a.iter().copied().collect(),
+        };
+        let rgb: Vec<u8> = match c {
+            3 => data,
+            1 => data.iter().flat_map(|&v| [v, v, v]).collect(),
+            _ => data
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let al = p[3] as u32;
                     let mix = |v: u8| ((v as u32 * al + 255 * (255 - al) + 127) / 255) as u8;
-                    image::Rgb([mix(data[i]), mix(data[i + 1]), mix(data[i + 2])])
-                }
-            }
-        });
+                    [mix(p[0]), mix(p[1]), mix(p[2])]
+                })
+                .collect(),
+        };
+        let img = image::RgbImage::from_raw(w as u32, h as u32, rgb)
+            .ok_or_else(|| InternalError::new_err("image buffer size mismatch"))?;
         return Ok(img);
     }
     if image.is_instance_of::<numpy::PyUntypedArray>() {
