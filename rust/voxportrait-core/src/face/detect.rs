@@ -21,31 +21,11 @@ pub struct Anchor {
 }
 
 /// Which BlazeFace variant: the anchor layout and decoding constants differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DetectorKind {
-    /// 128×128 input, faces within ~2 m of a selfie camera; 896 anchors.
-    ShortRange,
-    /// 192×192 input, small and distant faces; 2304 anchors.
-    FullRange,
-}
+/// The same type as the network's [`BlazeFaceVariant`], named for its role here.
+pub use super::blazeface::BlazeFaceVariant as DetectorKind;
 
+/// Post-processing constants of each detector variant.
 impl DetectorKind {
-    /// Side of the square network input, pixels.
-    pub fn input_size(self) -> usize {
-        match self {
-            Self::ShortRange => 128,
-            Self::FullRange => 192,
-        }
-    }
-
-    /// Number of anchors (rows of the network's outputs).
-    pub fn num_anchors(self) -> usize {
-        match self {
-            Self::ShortRange => 896,
-            Self::FullRange => 2304,
-        }
-    }
-
     /// Default minimum score MediaPipe uses for this variant.
     pub fn default_min_score(self) -> f32 {
         match self {
