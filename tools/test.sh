@@ -16,9 +16,9 @@ fi
 .venv/bin/python -m pip install --quiet '.[test]'
 
 echo "== Rust core unit tests"
-# Release profile: it reuses the dependencies pip just compiled for the wheel
-# (candle is slow to build; building it twice would double CI time), and the
-# network parity tests run at real speed. The core's MP4 test uses the ffmpeg
+# Release profile, so the network parity tests run at real speed. (It does
+# not yet reuse the dependencies maturin compiled for the wheel: candle is
+# rebuilt once more, ~7 min on 2 cores; see the notes on why.) The core's MP4 test uses the ffmpeg
 # pip installed; the Python tests find it on their own, as users' runs do.
 VOXPORTRAIT_FFMPEG="$(.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
     cargo test --release --quiet -p voxportrait-core
