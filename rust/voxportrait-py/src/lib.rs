@@ -336,20 +336,21 @@ fn image_arg(py: Python<'_>, image: &Bound<'_, PyAny>) -> PyResult<image::RgbIma
             Some(slice) => slice.to_vec(),
             None => a.iter().copied().collect(),
         };
-        let rgb: Vec<u8> = match c {
-            3 => data,
-            1 => data.iter().flat_map(|&v| [v, v, v]).collect(),
-            _ => data
-                .chunks_exact(4)
-                .flat_map(|p| {
-                    let al = p[3] as u32;
-                    let mix = |v: u8| ((v as u32 * al + 255 * (255 - al) + 127) / 255) as u8;
-                    [mix(p[0]), mix(p[1]), mix(p[2])]
-                })
-                .collect(),
+        let size_err = || InternalError::new_err("image buffer size mismatch");
+        let img = match c {
+            3 => image::RgbImage::from_raw(w as u32, h as u32, data).ok_or_else(size_err)?,
+            1 => image::RgbImage::from_raw(
+                w as u32,
+                h as u32,
+                data.iter().flat_map(|&v| [v, v, v]).collect(),
+            )
+            .ok_or_else(size_err)?,
+            _ => {
+                let rgba =
+                    image::RgbaImage::from_raw(w as u32, h as u32, data).ok_or_else(size_err)?;
+                core::portrait::composite_over(&rgba, [255, 255, 255])
+            }
         };
-        let img = image::RgbImage::from_raw(w as u32, h as u32, rgb)
-            .ok_or_else(|| InternalError::new_err("image buffer size mismatch"))?;
         return Ok(img);
     }
     if image.is_instance_of::<numpy::PyUntypedArray>() {
