@@ -6,6 +6,8 @@
 //! voice. Resampling uses `rubato`'s FFT resampler, which is both fast and of
 //! high quality for the fixed ratios we need.
 
+pub mod mel;
+
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;

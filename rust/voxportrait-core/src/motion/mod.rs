@@ -6,6 +6,8 @@
 //! until the learned audio-to-motion stage (visemes, expressions, head pose,
 //! blinks) lands; the renderer only consumes [`MotionTrack`].
 
+pub mod whisper;
+
 use crate::audio::AudioClip;
 use crate::video::Fps;
 

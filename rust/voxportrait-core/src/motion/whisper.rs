@@ -1,0 +1,1 @@
+//! Whisper tiny.en audio encoder (candle-transformers), chunked for long audio.
