@@ -6,7 +6,7 @@ What is timed, per image (the images of ``tests/data/face/reference_landmarks.js
 decoded once beforehand with ``voxportrait.load_image``, so decoding is
 excluded on both sides):
 
-* **ours**: ``voxportrait.analyze_face(rgb)``: short-range detector on the
+* **ours**: ``voxportrait.analyze_face(rgb, iris=False)``: short-range detector on the
   letterboxed image (the full-range one too when it finds nothing), NMS,
   rotated ROI, one 468-point mesh pass, head-pose fit (MediaPipe's static
   image mode). Everything is inside the timed call: crops, decoding of the
@@ -305,7 +305,7 @@ def main() -> int:
         # Which images both sides can run the same way (full-range needs the npm model).
         usable = []
         for name, rgb in images:
-            face = voxportrait.analyze_face(rgb)
+            face = voxportrait.analyze_face(rgb, iris=False)
             row = {"name": name, "rgb": rgb, "ours": [], "lt_total": [], "lt_nets": [], "per_net": {}}
             if litert is not None:
                 lm, timings, _ = litert.analyze(rgb)
@@ -319,13 +319,13 @@ def main() -> int:
 
         for _ in range(2):  # warm-up
             for row in usable:
-                voxportrait.analyze_face(row["rgb"])
+                voxportrait.analyze_face(row["rgb"], iris=False)
                 if litert is not None and "skip" not in row:
                     litert.analyze(row["rgb"])
         for _ in range(args.rounds):
             for row in usable:
                 t = time.perf_counter()
-                voxportrait.analyze_face(row["rgb"])
+                voxportrait.analyze_face(row["rgb"], iris=False)
                 row["ours"].append(time.perf_counter() - t)
                 if litert is not None and "skip" not in row:
                     _, timings, total = litert.analyze(row["rgb"])

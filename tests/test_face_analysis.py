@@ -101,6 +101,24 @@ def test_every_face_is_returned_largest_first_and_face_index_picks_one():
     np.testing.assert_allclose(default.landmarks, faces[0].landmarks, atol=1e-3)
 
 
+def test_irises_and_gaze_come_with_every_face_unless_turned_off():
+    faces = voxportrait.analyze_faces(TWO_FACES)
+    for f in faces:
+        assert f.eyes is not None and len(f.eyes) == 2
+        for eye, (a, b) in zip(f.eyes, [(33, 133), (362, 263)]):
+            assert eye.iris.shape == (5, 3) and eye.contour.shape == (71, 3)
+            # The iris centre lies between that eye's mesh corners, about a
+            # fifth of the eye distance across.
+            lo, hi = sorted([f.landmarks[a, 0], f.landmarks[b, 0]])
+            assert lo < eye.iris[0, 0] < hi
+            assert 0.05 * f.interocular < eye.radius < 0.2 * f.interocular
+        # Both look roughly into the camera.
+        assert abs(f.gaze[0]) < 0.1 and abs(f.gaze[1]) < 0.1, f.gaze
+    bare = voxportrait.analyze_face(TWO_FACES, iris=False)
+    assert bare.eyes is None and bare.gaze is None
+    np.testing.assert_allclose(bare.landmarks, faces[0].landmarks, atol=1e-4)
+
+
 @pytest.mark.parametrize("index", [2, 7])
 def test_face_index_out_of_range_is_an_input_error(index):
     with pytest.raises(voxportrait.InputError, match=rf"face_index {index} is out of range: 2 face"):
@@ -214,7 +232,7 @@ def test_cli_writes_json_and_an_overlay_that_only_touches_the_face(outdir):
     ref = np.asarray(next(e for e in IMAGES if e["file"].endswith("small_face.png"))["faces"][0])
     mean, _, percent, _ = _landmark_error(landmarks, ref)
     assert percent <= BAR_PERCENT, f"JSON landmarks {mean:.3f} px = {percent:.3f} % from the reference"
-    for key in ("box", "score", "presence", "keypoints", "roi", "pose", "interocular"):
+    for key in ("box", "score", "presence", "keypoints", "roi", "pose", "interocular", "eyes", "gaze"):
         assert key in face, key
 
     original = voxportrait.load_image(SMALL_FACE)

@@ -24,13 +24,14 @@ from ._native import (
     resample,
 )
 from .api import DEFAULT_MAX_AUDIO_SECONDS, ENGINE, animate, find_ffmpeg
-from .face import Face, HeadPose, analyze_face, analyze_faces
+from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
 
 __all__ = [
     "CancelledError",
     "DEFAULT_MAX_AUDIO_SECONDS",
     "ENGINE",
     "EncoderError",
+    "Eye",
     "Face",
     "HeadPose",
     "InputError",

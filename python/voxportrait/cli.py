@@ -202,7 +202,8 @@ Find faces in a photo with the MediaPipe-compatible face detector and
 head pose (yaw, pitch, roll, translation, scale) to the canonical face.
 
 Prints one line per face. --json writes all numbers (landmarks in image
-pixels), --overlay draws the mesh, detection box, crop region and pose axes
+pixels, iris landmarks and gaze), --overlay draws the mesh, irises,
+detection box, crop region and pose axes
 (x red, y green, z blue) on the photo.
 
 examples:
@@ -272,7 +273,8 @@ def _run_face(args) -> int:
         print(f"face {i if args.all else args.face_index}: box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} "
               f"score {f.score:.2f} presence {f.presence:.2f} | yaw {p.yaw_degrees:+.1f} "
               f"pitch {p.pitch_degrees:+.1f} roll {p.roll_degrees:+.1f} deg | "
-              f"eyes {f.interocular:.0f} px apart")
+              f"eyes {f.interocular:.0f} px apart"
+              + ("" if f.gaze is None else f" | gaze {f.gaze[0]:+.2f},{f.gaze[1]:+.2f}"))
     return EXIT_OK
 
 

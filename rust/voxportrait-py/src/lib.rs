@@ -362,13 +362,18 @@ fn image_arg(py: Python<'_>, image: &Bound<'_, PyAny>) -> PyResult<image::RgbIma
     run(py, || core::portrait::load_rgb(&path, [255, 255, 255]))
 }
 
+/// `(N, 3)` float32 array of points.
+fn points_array<'py>(py: Python<'py>, points: &[[f32; 3]]) -> PyResult<Bound<'py, PyAny>> {
+    let flat: Vec<f32> = points.iter().flatten().copied().collect();
+    let a = numpy::ndarray::Array2::from_shape_vec((points.len(), 3), flat)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(a.into_pyarray(py).into_any())
+}
+
 /// One analysed face as a dict of numpy arrays and floats.
 fn face_dict<'py>(py: Python<'py>, f: &core::face::analyze::Face) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    let flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
-    let lm = numpy::ndarray::Array2::from_shape_vec((f.landmarks.len(), 3), flat)
-        .map_err(|e| InternalError::new_err(e.to_string()))?;
-    d.set_item("landmarks", lm.into_pyarray(py))?;
+    d.set_item("landmarks", points_array(py, &f.landmarks)?)?;
     let det = &f.detection;
     d.set_item("box", (det.xmin, det.ymin, det.xmax, det.ymax))?;
     d.set_item("score", det.score)?;
@@ -393,26 +398,43 @@ fn face_dict<'py>(py: Python<'py>, f: &core::face::analyze::Face) -> PyResult<Bo
     pose.set_item("rms_px", f.pose.rms_px)?;
     d.set_item("pose", pose)?;
     d.set_item("interocular", f.interocular())?;
+    if let Some(eyes) = &f.eyes {
+        let mut list = Vec::with_capacity(2);
+        for eye in eyes {
+            let e = PyDict::new(py);
+            e.set_item("iris", points_array(py, &eye.iris)?)?;
+            e.set_item("contour", points_array(py, &eye.contour)?)?;
+            e.set_item("radius", eye.iris_radius())?;
+            list.push(e);
+        }
+        d.set_item("eyes", list)?;
+    }
+    if let Some(g) = f.gaze() {
+        d.set_item("gaze", (g[0], g[1]))?;
+    }
     Ok(d)
 }
 
 /// Analyses faces in an image (path or uint8 array): detector, 468-point
-/// mesh and head pose. `face_index=None` returns every face (largest first).
+/// mesh, head pose and (with `iris`) both irises. `face_index=None` returns
+/// every face (largest first).
 /// With `overlay`, also writes a PNG of the image with mesh, boxes and pose
 /// axes drawn on it.
 #[pyfunction]
-#[pyo3(signature = (image, face_index=Some(0), min_score=None, overlay=None))]
+#[pyo3(signature = (image, face_index=Some(0), min_score=None, overlay=None, iris=true))]
 fn analyze_face<'py>(
     py: Python<'py>,
     image: &Bound<'py, PyAny>,
     face_index: Option<usize>,
     min_score: Option<f32>,
     overlay: Option<PathBuf>,
+    iris: bool,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let img = image_arg(py, image)?;
     let opts = core::face::analyze::AnalyzeOptions {
         face_index,
         min_score,
+        iris,
     };
     let faces = run(py, || {
         let analyzer = core::face::analyze::FaceAnalyzer::shared()?;

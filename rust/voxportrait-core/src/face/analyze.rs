@@ -23,12 +23,24 @@ use super::blazeface::{BlazeFace, BlazeFaceVariant};
 use super::canonical::CanonicalFace;
 use super::detect::{decode, weighted_nms, Detection, DetectorKind};
 use super::face_mesh::{FaceMeshNet, INPUT_SIZE as MESH_INPUT};
+use super::iris::{IrisNet, INPUT_SIZE as IRIS_INPUT};
 use super::pose::{HeadPose, PoseFit};
-use super::roi::{crop_to_chw, Border, RotatedRect};
+use super::roi::{crop_to_chw_filtered, Border, RotatedRect};
 use crate::error::{Error, Result};
 
 /// Minimum face-presence probability for a mesh to count as a face.
 pub const MIN_PRESENCE: f32 = 0.5;
+
+/// The detector sees a box-filtered copy of images more than this many
+/// times its input size (over 1024 px for the short-range detector); below
+/// it, MediaPipe's exact point-sampled letterbox (see
+/// [`crop_to_chw_filtered`]).
+const DETECT_PREFILTER: f32 = 8.0;
+
+/// Mesh and iris crops of regions more than this many times the network
+/// input come from a box-filtered copy of the full-resolution image (a face
+/// over ~580 px); smaller ones are MediaPipe's exact crops.
+const LANDMARK_PREFILTER: f32 = 3.0;
 
 /// IoU threshold of MediaPipe's weighted non-maximum suppression.
 const NMS_IOU: f32 = 0.3;
@@ -49,6 +61,7 @@ fn embedded(file: &str) -> Option<&'static [u8]> {
             model_bytes!("face_detection_full_range.safetensors")
         }
         "face_landmark.safetensors" => model_bytes!("face_landmark.safetensors"),
+        "iris_landmark.safetensors" => model_bytes!("iris_landmark.safetensors"),
         "canonical_face.safetensors" => model_bytes!("canonical_face.safetensors"),
         _ => return None,
     })
@@ -86,6 +99,33 @@ pub struct Face {
     pub presence: f32,
     /// Head pose fitted to the landmarks, with its residual.
     pub pose: PoseFit,
+    /// Iris and eye-contour landmarks, `[image-left eye, image-right eye]`
+    /// (the eyes with mesh corners 33/133 and 362/263), when requested.
+    pub eyes: Option<[EyeLandmarks; 2]>,
+}
+
+/// Landmarks of one eye from MediaPipe's iris network, in image pixels.
+#[derive(Debug, Clone)]
+pub struct EyeLandmarks {
+    /// Iris centre, then 4 points on the iris rim (x, y, z).
+    pub iris: [[f32; 3]; 5],
+    /// 71 eye-contour and brow points (x, y, z); the first 16 outline the
+    /// eye opening, as in MediaPipe's `iris_landmark` model card.
+    pub contour: Vec<[f32; 3]>,
+    /// The rotated square the network saw.
+    pub roi: RotatedRect,
+}
+
+impl EyeLandmarks {
+    /// Iris radius in pixels: mean distance from the centre to the rim points.
+    pub fn iris_radius(&self) -> f32 {
+        let c = self.iris[0];
+        self.iris[1..]
+            .iter()
+            .map(|p| ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)).sqrt())
+            .sum::<f32>()
+            / 4.0
+    }
 }
 
 impl Face {
@@ -94,6 +134,56 @@ impl Face {
     pub fn interocular(&self) -> f32 {
         let (a, b) = (self.landmarks[33], self.landmarks[263]);
         ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+    }
+
+    /// Gaze as the iris centre's offset from the eye centre, averaged over
+    /// both eyes: `[x, y]` in units of the eye width (corner to corner),
+    /// along the eye line (x, towards the image right) and across it (y,
+    /// down). About ±0.15 at the extremes; 0 looks straight along the
+    /// head's direction. `None` without iris landmarks.
+    pub fn gaze(&self) -> Option<[f32; 2]> {
+        let eyes = self.eyes.as_ref()?;
+        let mut sum = [0.0f32; 2];
+        for (eye, (a, b)) in eyes.iter().zip(EYE_CORNERS) {
+            let (p, q) = (self.landmarks[a], self.landmarks[b]);
+            let (ux, uy) = (q[0] - p[0], q[1] - p[1]);
+            let width = (ux * ux + uy * uy).sqrt().max(1e-3);
+            let (ux, uy) = (ux / width, uy / width);
+            // Eye centre: midway between the corners.
+            let (dx, dy) = (
+                eye.iris[0][0] - (p[0] + q[0]) / 2.0,
+                eye.iris[0][1] - (p[1] + q[1]) / 2.0,
+            );
+            sum[0] += (dx * ux + dy * uy) / width;
+            sum[1] += (-dx * uy + dy * ux) / width;
+        }
+        Some([sum[0] / 2.0, sum[1] / 2.0])
+    }
+}
+
+/// Mesh eye corners the iris ROIs are built on, left to right in the
+/// image: `(33, 133)` for the image-left eye, `(362, 263)` for the other.
+const EYE_CORNERS: [(usize, usize); 2] = [(33, 133), (362, 263)];
+
+/// MediaPipe's iris ROI: a square 2.3× the eye-corner span, rotated so the
+/// corners are level (`IrisLandmarkLandmarksToRoi`: the axis-aligned box of
+/// the two corners, squared on its long side, then scaled).
+fn eye_roi(a: [f32; 3], b: [f32; 3]) -> RotatedRect {
+    RotatedRect {
+        cx: (a[0] + b[0]) / 2.0,
+        cy: (a[1] + b[1]) / 2.0,
+        w: (a[0] - b[0]).abs(),
+        h: (a[1] - b[1]).abs(),
+        rotation: super::roi::rotation_between([a[0], a[1]], [b[0], b[1]]),
+    }
+    .square_long()
+    .scaled(2.3)
+}
+
+/// Mirrors a CHW crop left to right, in place.
+fn flip_chw(data: &mut [f32], size: usize) {
+    for row in data.chunks_exact_mut(size) {
+        row.reverse();
     }
 }
 
@@ -105,6 +195,8 @@ pub struct AnalyzeOptions {
     pub face_index: Option<usize>,
     /// Minimum detector score (`None`: MediaPipe's default per detector).
     pub min_score: Option<f32>,
+    /// Also run the iris network on both eyes (gaze); about 2 ms per face.
+    pub iris: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -112,6 +204,7 @@ impl Default for AnalyzeOptions {
         Self {
             face_index: Some(0),
             min_score: None,
+            iris: true,
         }
     }
 }
@@ -122,6 +215,7 @@ pub struct FaceAnalyzer {
     short: BlazeFace,
     full: BlazeFace,
     mesh: FaceMeshNet,
+    iris: IrisNet,
     canonical: CanonicalFace,
 }
 
@@ -141,6 +235,8 @@ impl FaceAnalyzer {
         .map_err(|e| model_error("full-range face detector", e))?;
         let mesh = FaceMeshNet::load(var_builder("face_landmark.safetensors", &device)?)
             .map_err(|e| model_error("face mesh", e))?;
+        let iris = IrisNet::load(var_builder("iris_landmark.safetensors", &device)?)
+            .map_err(|e| model_error("iris", e))?;
         let canonical =
             CanonicalFace::from_bytes(embedded("canonical_face.safetensors").expect("embedded"))?;
         Ok(Self {
@@ -148,6 +244,7 @@ impl FaceAnalyzer {
             short,
             full,
             mesh,
+            iris,
             canonical,
         })
     }
@@ -182,7 +279,7 @@ impl FaceAnalyzer {
             h: side,
             rotation: 0.0,
         };
-        let input = crop_to_chw(img, &square, size, (-1.0, 1.0), Border::Zero);
+        let input = crop_to_chw_filtered(img, &square, size, (-1.0, 1.0), Border::Zero, DETECT_PREFILTER);
         let x = Tensor::from_vec(input, (1, 3, size, size), &self.device).map_err(internal)?;
         let net = match kind {
             DetectorKind::ShortRange => &self.short,
@@ -230,7 +327,7 @@ impl FaceAnalyzer {
     /// Runs the mesh network in `roi`; returns landmarks in pixels and the
     /// presence probability.
     pub fn mesh(&self, img: &RgbImage, roi: &RotatedRect) -> Result<(Vec<[f32; 3]>, f32)> {
-        let input = crop_to_chw(img, roi, MESH_INPUT, (0.0, 1.0), Border::Replicate);
+        let input = crop_to_chw_filtered(img, roi, MESH_INPUT, (0.0, 1.0), Border::Replicate, LANDMARK_PREFILTER);
         let x = Tensor::from_vec(input, (1, 3, MESH_INPUT, MESH_INPUT), &self.device)
             .map_err(internal)?;
         let out = self.mesh.forward(&x).map_err(internal)?;
@@ -248,6 +345,44 @@ impl FaceAnalyzer {
         Ok((roi.project_landmarks(&raw, MESH_INPUT), presence))
     }
 
+    /// Iris and eye-contour landmarks of both eyes, from the mesh's eye
+    /// corners (MediaPipe's `IrisLandmarkLeftAndRightCpu`). The network is
+    /// trained on image-left eyes, so the other eye's crop is mirrored
+    /// before it and its points are mirrored back. Both eyes run as one
+    /// batch of two.
+    pub fn eyes(&self, img: &RgbImage, landmarks: &[[f32; 3]]) -> Result<[EyeLandmarks; 2]> {
+        let rois = EYE_CORNERS.map(|(a, b)| eye_roi(landmarks[a], landmarks[b]));
+        let n = IRIS_INPUT;
+        let mut input = Vec::with_capacity(2 * 3 * n * n);
+        for (i, roi) in rois.iter().enumerate() {
+            let mut crop = crop_to_chw_filtered(img, roi, n, (0.0, 1.0), Border::Replicate, LANDMARK_PREFILTER);
+            if i == 1 {
+                flip_chw(&mut crop, n);
+            }
+            input.extend_from_slice(&crop);
+        }
+        let x = Tensor::from_vec(input, (2, 3, n, n), &self.device).map_err(internal)?;
+        let out = self.iris.forward(&x).map_err(internal)?;
+        let iris: Vec<Vec<f32>> = out.iris.to_vec2().map_err(internal)?;
+        let contours: Vec<Vec<f32>> = out.contours.to_vec2().map_err(internal)?;
+        let eye = |i: usize| {
+            let unflip = |raw: &[f32]| -> Vec<f32> {
+                let mut raw = raw.to_vec();
+                if i == 1 {
+                    raw.chunks_exact_mut(3).for_each(|p| p[0] = n as f32 - p[0]);
+                }
+                raw
+            };
+            let pts = rois[i].project_landmarks(&unflip(&iris[i]), n);
+            EyeLandmarks {
+                iris: [pts[0], pts[1], pts[2], pts[3], pts[4]],
+                contour: rois[i].project_landmarks(&unflip(&contours[i]), n),
+                roi: rois[i],
+            }
+        };
+        Ok([eye(0), eye(1)])
+    }
+
     /// Mesh in the detection's ROI, then the head pose: MediaPipe's static
     /// image mode, one mesh pass (see the module documentation).
     fn face_from_roi(
@@ -255,15 +390,36 @@ impl FaceAnalyzer {
         img: &RgbImage,
         detection: Detection,
         roi: RotatedRect,
+        iris: bool,
     ) -> Result<Face> {
         let (landmarks, presence) = self.mesh(img, &roi)?;
+        self.face_from_landmarks(img, detection, roi, landmarks, presence, iris)
+    }
+
+    /// Completes a face from its mesh: head pose, and the eyes on request
+    /// (skipped when the mesh says there is no face).
+    fn face_from_landmarks(
+        &self,
+        img: &RgbImage,
+        detection: Detection,
+        roi: RotatedRect,
+        landmarks: Vec<[f32; 3]>,
+        presence: f32,
+        iris: bool,
+    ) -> Result<Face> {
         let pose = HeadPose::fit(&self.canonical, &landmarks)?;
+        let eyes = if iris && presence >= MIN_PRESENCE {
+            Some(self.eyes(img, &landmarks)?)
+        } else {
+            None
+        };
         Ok(Face {
             detection,
             roi,
             landmarks,
             presence,
             pose,
+            eyes,
         })
     }
 
@@ -280,20 +436,43 @@ impl FaceAnalyzer {
                  (within ±45°) and at least ~40 px wide"
             )));
         }
-        let picked: Vec<Detection> = match opts.face_index {
-            Some(i) if i >= detections.len() => {
+        // Like MediaPipe, a detection whose mesh says "no face" is dropped;
+        // `face_index` counts the faces that remain.
+        let wanted = opts.face_index.map_or(usize::MAX, |i| i + 1);
+        let mut faces = Vec::new();
+        for d in &detections {
+            if faces.len() >= wanted {
+                break;
+            }
+            let face = self.face_from_roi(img, *d, RotatedRect::from_detection(d), false)?;
+            if face.presence >= MIN_PRESENCE {
+                faces.push(face);
+            }
+        }
+        if faces.is_empty() {
+            return Err(Error::Input(format!(
+                "no face found in the {w}x{h} image: the detector proposed {} region(s) but the \
+                 face mesh rejected them (face presence < {MIN_PRESENCE}); use a photo where \
+                 one face is clearly visible and not heavily occluded",
+                detections.len()
+            )));
+        }
+        let mut picked = match opts.face_index {
+            Some(i) if i >= faces.len() => {
                 return Err(Error::Input(format!(
                     "face_index {i} is out of range: {} face(s) found (0 = largest)",
-                    detections.len()
+                    faces.len()
                 )))
             }
-            Some(i) => vec![detections[i]],
-            None => detections,
+            Some(i) => vec![faces.swap_remove(i)],
+            None => faces,
         };
-        picked
-            .into_iter()
-            .map(|d| self.face_from_roi(img, d, RotatedRect::from_detection(&d)))
-            .collect()
+        if opts.iris {
+            for f in &mut picked {
+                f.eyes = Some(self.eyes(img, &f.landmarks)?);
+            }
+        }
+        Ok(picked)
     }
 }
 
@@ -307,6 +486,8 @@ pub struct FaceTracker<'a> {
     pub face_index: usize,
     /// How many times the detector has run.
     pub detector_runs: usize,
+    /// Whether to add iris landmarks to every tracked face.
+    pub iris: bool,
 }
 
 impl<'a> FaceTracker<'a> {
@@ -317,6 +498,7 @@ impl<'a> FaceTracker<'a> {
             roi: None,
             face_index,
             detector_runs: 0,
+            iris: true,
         }
     }
 
@@ -331,18 +513,14 @@ impl<'a> FaceTracker<'a> {
             let (landmarks, presence) = self.analyzer.mesh(img, &roi)?;
             if presence >= MIN_PRESENCE {
                 self.roi = Some(RotatedRect::from_landmarks(&landmarks));
-                let pose = HeadPose::fit(&self.analyzer.canonical, &landmarks)?;
                 let detection = Detection {
                     score: presence,
                     ..box_of(&landmarks)
                 };
-                return Ok(Some(Face {
-                    detection,
-                    roi,
-                    landmarks,
-                    presence,
-                    pose,
-                }));
+                return self
+                    .analyzer
+                    .face_from_landmarks(img, detection, roi, landmarks, presence, self.iris)
+                    .map(Some);
             }
             self.roi = None;
         }
@@ -356,7 +534,7 @@ impl<'a> FaceTracker<'a> {
         };
         let face = self
             .analyzer
-            .face_from_roi(img, d, RotatedRect::from_detection(&d))?;
+            .face_from_roi(img, d, RotatedRect::from_detection(&d), self.iris)?;
         if face.presence < MIN_PRESENCE {
             return Ok(None);
         }
@@ -425,6 +603,79 @@ mod tests {
         );
     }
 
+    /// Mesh points of each eye's outline, in the order of the iris
+    /// network's first 16 contour points (MediaPipe's
+    /// `UpdateFaceLandmarksCalculator` table).
+    const EYE_OUTLINES: [[usize; 16]; 2] = [
+        [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173],
+        [263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398],
+    ];
+
+    #[test]
+    fn irises_sit_in_both_eyes_and_the_mirrored_eye_comes_back_unmirrored() {
+        let img = load_rgb(&example("portrait.png"), [255; 3]).unwrap();
+        let f = FaceAnalyzer::shared()
+            .unwrap()
+            .analyze(&img, &AnalyzeOptions::default())
+            .unwrap()
+            .remove(0);
+        let eyes = f.eyes.as_ref().expect("iris landmarks");
+        for (eye, outline) in eyes.iter().zip(EYE_OUTLINES) {
+            let width = {
+                let (a, b) = (f.landmarks[outline[0]], f.landmarks[outline[8]]);
+                ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+            };
+            // The iris net's eye outline lands on the mesh's, point for point:
+            // a wrongly mirrored eye would swap its corners (error ~ width).
+            let err = outline
+                .iter()
+                .zip(&eye.contour)
+                .map(|(&m, c)| {
+                    let p = f.landmarks[m];
+                    ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)).sqrt()
+                })
+                .sum::<f32>()
+                / 16.0;
+            assert!(err < 0.08 * width, "outline error {err} px, eye width {width}");
+            // The iris centre is inside the eye, its radius plausible.
+            let (a, b) = (f.landmarks[outline[0]], f.landmarks[outline[8]]);
+            let c = eye.iris[0];
+            assert!(c[0] > a[0].min(b[0]) && c[0] < a[0].max(b[0]), "{c:?}");
+            let r = eye.iris_radius();
+            assert!(r > 0.12 * width && r < 0.4 * width, "radius {r}, width {width}");
+        }
+        // She looks at the camera.
+        let g = f.gaze().unwrap();
+        assert!(g[0].abs() < 0.08 && g[1].abs() < 0.08, "{g:?}");
+    }
+
+    #[test]
+    fn a_very_large_image_gives_the_same_landmarks_scaled() {
+        let img = load_rgb(&example("portrait.png"), [255; 3]).unwrap();
+        let big = image::imageops::resize(&img, 2560, 2560, image::imageops::FilterType::Triangle);
+        let a = FaceAnalyzer::shared().unwrap();
+        let opts = AnalyzeOptions::default();
+        let small = a.analyze(&img, &opts).unwrap().remove(0);
+        let large = a.analyze(&big, &opts).unwrap().remove(0);
+        let k = 2560.0 / 512.0;
+        let mean = small
+            .landmarks
+            .iter()
+            .zip(&large.landmarks)
+            // Pixel centres: x_big = k * (x + 0.5) - 0.5.
+            .map(|(p, q)| {
+                let (x, y) = (k * (p[0] + 0.5) - 0.5, k * (p[1] + 0.5) - 0.5);
+                ((x - q[0]).powi(2) + (y - q[1]).powi(2)).sqrt()
+            })
+            .sum::<f32>()
+            / 468.0;
+        assert!(
+            mean < 0.015 * large.interocular(),
+            "mean {mean} px, interocular {}",
+            large.interocular()
+        );
+    }
+
     #[test]
     fn no_face_is_a_clear_error() {
         let img = RgbImage::from_pixel(300, 200, image::Rgb([120, 130, 140]));
@@ -443,7 +694,7 @@ mod tests {
         let img = load_rgb(&fixture("portrait_small.jpg"), [255; 3]).unwrap();
         let opts = AnalyzeOptions {
             face_index: Some(3),
-            min_score: None,
+            ..Default::default()
         };
         let e = FaceAnalyzer::shared()
             .unwrap()

@@ -1,4 +1,8 @@
-//! Drawing primitives for the face-analysis overlay (mesh, boxes, pose axes).
+//! Drawing primitives for the face-analysis overlay (mesh, irises, boxes,
+//! pose axes).
+//!
+//! Coordinates follow the landmarks' (MediaPipe's) convention: pixel
+//! `(i, j)`'s centre is at `(i, j)`.
 //!
 //! Hand-written rather than pulling in `imageproc`: three anti-aliased
 //! primitives are a few dozen lines, while that crate brings nalgebra and
@@ -18,10 +22,9 @@ fn plot(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3], alpha: f32) {
     }
 }
 
-/// Anti-aliased line (Xiaolin Wu's algorithm) from `a` to `b`, pixel centres
-/// at +0.5.
+/// Anti-aliased line (Xiaolin Wu's algorithm) from `a` to `b`.
 pub fn draw_line(img: &mut RgbImage, a: [f32; 2], b: [f32; 2], color: [u8; 3], alpha: f32) {
-    let (mut x0, mut y0, mut x1, mut y1) = (a[0] - 0.5, a[1] - 0.5, b[0] - 0.5, b[1] - 0.5);
+    let (mut x0, mut y0, mut x1, mut y1) = (a[0], a[1], b[0], b[1]);
     if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
         return;
     }
@@ -68,7 +71,7 @@ pub fn draw_dot(img: &mut RgbImage, c: [f32; 2], r: f32, color: [u8; 3], alpha: 
     );
     for y in y0..=y1 {
         for x in x0..=x1 {
-            let d = ((x as f32 + 0.5 - c[0]).powi(2) + (y as f32 + 0.5 - c[1]).powi(2)).sqrt();
+            let d = ((x as f32 - c[0]).powi(2) + (y as f32 - c[1]).powi(2)).sqrt();
             plot(img, x, y, color, alpha * (r + 0.5 - d).clamp(0.0, 1.0));
         }
     }
@@ -81,8 +84,20 @@ pub fn draw_polygon(img: &mut RgbImage, points: &[[f32; 2]], color: [u8; 3], alp
     }
 }
 
-/// Draws analysed faces: the mesh, the detection box, the ROI and the head
-/// pose axes (x red, y green, z blue, from the canonical origin).
+/// A circle of radius `r` pixels (a 48-gon).
+pub fn draw_circle(img: &mut RgbImage, c: [f32; 2], r: f32, color: [u8; 3], alpha: f32) {
+    let pts: Vec<[f32; 2]> = (0..48)
+        .map(|i| {
+            let a = i as f32 * std::f32::consts::TAU / 48.0;
+            [c[0] + r * a.cos(), c[1] + r * a.sin()]
+        })
+        .collect();
+    draw_polygon(img, &pts, color, alpha);
+}
+
+/// Draws analysed faces: the mesh, the irises, the detection box, the ROI
+/// and the head pose axes (x red, y green, z blue, from the canonical
+/// origin).
 pub fn draw_faces(
     img: &mut RgbImage,
     faces: &[super::analyze::Face],
@@ -110,6 +125,11 @@ pub fn draw_faces(
             for w in lid.windows(2) {
                 draw_line(img, p(w[0] as u32), p(w[1] as u32), [255, 230, 60], 0.9);
             }
+        }
+        for eye in face.eyes.iter().flatten() {
+            let c = [eye.iris[0][0], eye.iris[0][1]];
+            draw_circle(img, c, eye.iris_radius(), [255, 140, 0], 0.95);
+            draw_dot(img, c, 1.2 * scale, [255, 140, 0], 0.95);
         }
         let d = &face.detection;
         draw_polygon(
@@ -152,13 +172,15 @@ mod tests {
     #[test]
     fn lines_and_dots_touch_the_expected_pixels() {
         let mut img = RgbImage::new(20, 20);
-        draw_line(&mut img, [2.5, 10.5], [17.5, 10.5], [255, 0, 0], 1.0);
+        draw_line(&mut img, [2.0, 10.0], [17.0, 10.0], [255, 0, 0], 1.0);
         assert_eq!(img.get_pixel(10, 10).0, [255, 0, 0]);
         assert_eq!(img.get_pixel(10, 5).0, [0, 0, 0]);
-        draw_line(&mut img, [10.5, 2.5], [10.5, 17.5], [0, 255, 0], 1.0);
+        draw_line(&mut img, [10.0, 2.0], [10.0, 17.0], [0, 255, 0], 1.0);
         assert_eq!(img.get_pixel(10, 3).0, [0, 255, 0]);
         draw_dot(&mut img, [5.0, 5.0], 2.0, [0, 0, 255], 1.0);
+        assert_eq!(img.get_pixel(5, 5).0, [0, 0, 255]);
         assert_eq!(img.get_pixel(4, 4).0, [0, 0, 255]);
+        assert_eq!(img.get_pixel(8, 5).0, [0, 0, 0]);
         // Off-image and non-finite input is ignored, not a panic.
         draw_line(&mut img, [-1e9, -5.0], [1e9, 30.0], [9, 9, 9], 1.0);
         draw_line(&mut img, [f32::NAN, 0.0], [1.0, 1.0], [9, 9, 9], 1.0);
