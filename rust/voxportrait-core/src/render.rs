@@ -147,13 +147,15 @@ impl Warp {
             my: a.mouth_y,
             fw,
             mouth_half: 0.25 * fw,
-            gap: m.mouth_open.max(0.0) * 0.09 * fw,
+            gap: m.expression.jaw_open.max(0.0) * 0.09 * fw,
             head_cx: a.mouth_x,
             head_cy: a.mouth_y - 0.45 * fw,
-            head_dx: m.head_dx * fw,
-            head_dy: m.head_dy * fw,
-            cos_r: m.head_roll.cos(),
-            sin_r: m.head_roll.sin(),
+            // Canonical centimetres → pixels: the face is about 15 cm wide.
+            head_dx: m.head.tx / 15.0 * fw,
+            head_dy: m.head.ty / 15.0 * fw,
+            // HeadMotion's roll is counter-clockwise; this warp's clockwise.
+            cos_r: m.head.roll.cos(),
+            sin_r: -m.head.roll.sin(),
         }
     }
 
@@ -321,9 +323,15 @@ mod tests {
         let anchor = FaceAnchor::from_fraction(256, 256, (0.5, 0.66));
         let r = MouthWarpRenderer::new(img.clone(), anchor);
         let open = r.render(&MotionFrame {
-            mouth_open: 1.0,
-            head_dx: 0.02,
-            ..Default::default()
+            expression: crate::motion::Expression {
+                jaw_open: 1.0,
+                ..Default::default()
+            },
+            head: crate::motion::HeadMotion {
+                tx: 0.3,
+                ..Default::default()
+            },
+            gaze: None,
         });
         let (mx, my) = (anchor.mouth_x as u32, anchor.mouth_y as u32);
         // The opening is dark.

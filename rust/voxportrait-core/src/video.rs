@@ -23,10 +23,34 @@ use crate::error::{Error, Result};
 pub const FFMPEG_ENV: &str = "VOXPORTRAIT_FFMPEG";
 
 /// An exact, rational frame rate such as 25/1 or 30000/1001.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawFps", into = "RawFps")]
 pub struct Fps {
     num: u32,
     den: u32,
+}
+
+/// [`Fps`] as it appears in JSON, validated on the way in.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RawFps {
+    num: u32,
+    den: u32,
+}
+
+impl TryFrom<RawFps> for Fps {
+    type Error = Error;
+    fn try_from(r: RawFps) -> Result<Self> {
+        Fps::new(r.num, r.den)
+    }
+}
+
+impl From<Fps> for RawFps {
+    fn from(f: Fps) -> Self {
+        RawFps {
+            num: f.num,
+            den: f.den,
+        }
+    }
 }
 
 impl Fps {

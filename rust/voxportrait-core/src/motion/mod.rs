@@ -1,36 +1,146 @@
-//! Motion stage: audio → per-frame motion parameters.
+//! Motion stage: audio → per-frame motion: expression coefficients, head
+//! pose and gaze, at any frame rate.
 //!
-//! The foundation ships one explicitly named, deliberately simple engine,
-//! [`LoudnessEngine`]: the mouth opens with the loudness envelope of the
-//! speech, and the head sways with seeded smooth noise. It is a placeholder
-//! until the learned audio-to-motion stage (visemes, expressions, head pose,
-//! blinks) lands; the renderer only consumes [`MotionTrack`].
+//! [`MotionTrack`] is the contract between stages and the MOTION data users
+//! chain and edit (JSON through [`MotionTrack::to_json`]). Its parts:
+//!
+//! - [`expression`]: the interpretable expression basis over the canonical
+//!   468-vertex face (jaw open, lip closure, pucker, spread, upper-lip raise,
+//!   lower-lip tuck, blinks, brow raise) and its displacement fields;
+//! - [`visemes`]: the 15 visemes, their mouth shapes, and exports (Rhubarb,
+//!   OVR);
+//! - [`whisper`]: audio features (Whisper tiny.en encoder) for the learned
+//!   viseme recogniser;
+//! - [`energy`]: the model-free viseme engine (energy, spectral tilt, band
+//!   ratios);
+//! - [`coarticulation`]: visemes → expression curves with look-ahead,
+//!   minimum durations and guaranteed bilabial closures;
+//! - [`prosody`], [`head`], [`blink`]: pitch and activity analysis, the
+//!   procedural head motion, blinks and brow raises.
 
+pub mod blink;
+pub mod energy;
+pub mod expression;
+pub mod head;
+pub mod prosody;
+pub(crate) mod rng;
 pub mod whisper;
 
+use serde::{Deserialize, Serialize};
+
 use crate::audio::AudioClip;
+use crate::error::{Error, Result};
 use crate::video::Fps;
+pub use expression::Expression;
+use rng::SplitMix64;
+
+/// Head pose of one frame relative to the source portrait's pose.
+///
+/// Angles in radians, in the head's own frame as
+/// [`crate::face::pose::HeadPose`] defines them (yaw > 0 turns toward the
+/// image right, pitch > 0 nods down, roll > 0 tilts counter-clockwise in
+/// the image). Translation in centimetres of the canonical face (about 15
+/// cm wide) along the image axes (x right, y down); `scale` multiplies the
+/// head's size (1 = unchanged, > 1 nearer the camera).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeadMotion {
+    /// Turn left/right, radians.
+    pub yaw: f32,
+    /// Nod, radians (positive down).
+    pub pitch: f32,
+    /// Tilt, radians (positive counter-clockwise in the image).
+    pub roll: f32,
+    /// Shift toward the image right, canonical cm.
+    pub tx: f32,
+    /// Shift toward the image bottom, canonical cm.
+    pub ty: f32,
+    /// Size factor (1 = the source's).
+    pub scale: f32,
+}
+
+impl Default for HeadMotion {
+    fn default() -> Self {
+        Self {
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+            scale: 1.0,
+        }
+    }
+}
 
 /// Motion of one video frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MotionFrame {
-    /// Mouth opening, 0 (closed) to about 1 (wide open).
-    pub mouth_open: f32,
-    /// Horizontal head shift, as a fraction of the face width.
-    pub head_dx: f32,
-    /// Vertical head shift, as a fraction of the face width.
-    pub head_dy: f32,
-    /// In-plane head rotation, radians (positive is clockwise on screen).
-    pub head_roll: f32,
+    /// Expression coefficients on the [`expression`] basis.
+    pub expression: Expression,
+    /// Head pose change relative to the source.
+    pub head: HeadMotion,
+    /// Gaze as the iris offset from the eye centre in eye widths (x along
+    /// the eye line, y down); `None` keeps the source's eyes.
+    pub gaze: Option<[f32; 2]>,
 }
 
 /// Motion for a whole clip: one [`MotionFrame`] per video frame.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MotionTrack {
     /// Frame rate the frames are sampled at.
     pub fps: Fps,
     /// One entry per output frame.
     pub frames: Vec<MotionFrame>,
+}
+
+/// Version tag of the JSON layout written by [`MotionTrack::to_json`].
+pub const MOTION_FORMAT: &str = "voxportrait.motion/1";
+
+#[derive(Serialize, Deserialize)]
+struct MotionFile {
+    format: String,
+    fps: Fps,
+    frames: Vec<MotionFrame>,
+}
+
+impl MotionTrack {
+    /// Duration in seconds.
+    pub fn duration_seconds(&self) -> f64 {
+        self.frames.len() as f64 / self.fps.as_f64()
+    }
+
+    /// The track as JSON: `{"format": "voxportrait.motion/1", "fps":
+    /// {"num", "den"}, "frames": [{"expression": {...}, "head": {...},
+    /// "gaze": null | [x, y]}, ...]}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&MotionFile {
+            format: MOTION_FORMAT.to_string(),
+            fps: self.fps,
+            frames: self.frames.clone(),
+        })
+        .expect("motion serialises")
+    }
+
+    /// Parses [`MotionTrack::to_json`] output. Missing fields take their
+    /// neutral defaults, so hand-written or trimmed files load.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let f: MotionFile = serde_json::from_str(text).map_err(|e| {
+            Error::Input(format!(
+                "not a VoxPortrait motion file ({e}); expected JSON with \"format\": \"{MOTION_FORMAT}\""
+            ))
+        })?;
+        if f.format != MOTION_FORMAT {
+            return Err(Error::Input(format!(
+                "motion format {:?} is not supported (expected {MOTION_FORMAT:?})",
+                f.format
+            )));
+        }
+        Ok(Self {
+            fps: f.fps,
+            frames: f.frames,
+        })
+    }
 }
 
 /// The placeholder engine: mouth from loudness, head from seeded noise.
@@ -66,11 +176,18 @@ impl LoudnessEngine {
                 let (dx, dy, roll) = sway.at(t);
                 let h = self.head_scale;
                 MotionFrame {
-                    mouth_open: mouth[i],
+                    expression: Expression {
+                        jaw_open: mouth[i],
+                        ..Default::default()
+                    },
                     // A slight nod down with each loud syllable reads as emphasis.
-                    head_dx: h * 0.012 * dx,
-                    head_dy: h * (0.008 * dy + 0.006 * mouth[i]),
-                    head_roll: h * 0.025 * roll,
+                    head: HeadMotion {
+                        tx: h * 0.18 * dx,
+                        ty: h * (0.12 * dy + 0.09 * mouth[i]),
+                        roll: -h * 0.025 * roll,
+                        ..Default::default()
+                    },
+                    gaze: None,
                 }
             })
             .collect();
@@ -149,24 +266,6 @@ impl Sway {
     }
 }
 
-/// SplitMix64: a tiny PRNG written out here (rather than `rand`) so a seed
-/// gives the same motion forever, whatever a dependency's version does.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +294,7 @@ mod tests {
         let open = |r: std::ops::Range<usize>| {
             track.frames[r.clone()]
                 .iter()
-                .map(|f| f.mouth_open)
+                .map(|f| f.expression.jaw_open)
                 .sum::<f32>()
                 / r.len() as f32
         };
