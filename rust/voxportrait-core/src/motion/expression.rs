@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::face::canonical::CanonicalFace;
+
 /// Expression coefficients of one frame. 0 is the source portrait's own
 /// expression; each coefficient is about 0..1 (1 = the full, natural
 /// extreme), and the basis stays well-behaved a little beyond.
@@ -29,4 +31,360 @@ pub struct Expression {
     pub blink_right: f32,
     /// Both brows raised (negative values lower them a little).
     pub brow_raise: f32,
+}
+
+impl Expression {
+    /// True when every coefficient is zero (the source's own expression).
+    pub fn is_neutral(&self) -> bool {
+        *self == Expression::default()
+    }
+}
+
+/// Jaw hinge (temporomandibular joint) in canonical cm: in front of the
+/// ear points 234/454 at (±7.66, 0.67, −2.44), a little lower and deeper.
+pub const JAW_HINGE: [f32; 3] = [0.0, 0.2, -3.0];
+
+/// Jaw rotation at `jaw_open = 1`, radians (22°, a wide "aa").
+pub const JAW_MAX_ANGLE: f32 = 0.384;
+
+/// The expression basis over the canonical face: for each coefficient of
+/// [`Expression`], a deterministic displacement of the 468 canonical
+/// vertices (centimetres), built once from the mesh's named vertex groups.
+///
+/// Applied in this order by [`ExpressionBasis::apply`]:
+/// 1. the linear fields (pucker, spread, upper-lip raise, lower-lip tuck,
+///    brows), each `coefficient × field`;
+/// 2. the jaw: vertices rotate about the hinge axis (x through
+///    [`JAW_HINGE`]) by `jaw_open × JAW_MAX_ANGLE`, each by its jaw weight
+///    (1 on the chin, the jaw line and the lower lip; 0 on the upper lip and
+///    everything above the mouth; a smooth ramp over the cheeks), so the
+///    chin swings down and back on an arc instead of stretching;
+/// 3. lip closure: the remaining gap between the inner lips (after the
+///    jaw) closes by `lip_close`, the lower lip travelling 70 % of the way
+///    and the upper 30 %, with the surrounding skin following;
+/// 4. blinks: each upper lid descends onto its lower lid (85 % of the
+///    opening; the lower lid rises 15 %), the lid skin below the brow
+///    following at half strength.
+#[derive(Debug, Clone)]
+pub struct ExpressionBasis {
+    jaw_weight: Vec<f32>,
+    lower_lip: Vec<f32>,
+    upper_lip: Vec<f32>,
+    pucker: Vec<[f32; 3]>,
+    spread: Vec<[f32; 3]>,
+    upper_raise: Vec<[f32; 3]>,
+    lower_tuck: Vec<[f32; 3]>,
+    brow: Vec<[f32; 3]>,
+    /// Per eye (subject's right, left): (vertex, weight, paired upper
+    /// vertex, paired lower vertex) of every moving vertex.
+    lids: [Vec<(usize, f32, usize, usize)>; 2],
+    /// Inner-lip mid points (upper 13, lower 14) that measure the gap.
+    lip_mid: (usize, usize),
+}
+
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+fn dist(a: [f32; 3], b: [f32; 3]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+}
+
+/// Gaussian proximity (0..1) of `p` to the nearest of `points`.
+fn near(p: [f32; 3], points: &[[f32; 3]], sigma: f32) -> f32 {
+    let d = points.iter().map(|&q| dist(p, q)).fold(f32::MAX, f32::min);
+    (-(d * d) / (2.0 * sigma * sigma)).exp()
+}
+
+impl ExpressionBasis {
+    /// Builds the basis from the canonical face's geometry and groups.
+    pub fn new(face: &CanonicalFace) -> Self {
+        let v = &face.vertices;
+        let g = &face.groups;
+        let pts = |ids: &[usize]| ids.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        let (upper_inner, lower_inner) = (&g.lips_inner[..=10], &g.lips_inner[11..]);
+        let (upper_outer, lower_outer) = (&g.lips_outer[..=10], &g.lips_outer[11..]);
+        let upper_ring = pts(&[upper_inner, upper_outer].concat());
+        let lower_ring = pts(&[lower_inner, lower_outer].concat());
+        let lips = pts(&[&g.lips_inner[..], &g.lips_outer[..]].concat());
+        let corners = pts(&[g.keypoints.mouth_right, g.keypoints.mouth_left]);
+        let mouth_y = (v[g.keypoints.mouth_right][1] + v[g.keypoints.mouth_left][1]) / 2.0;
+        let lip_mid = (g.keypoints.upper_lip_inner, g.keypoints.lower_lip_inner);
+        let mouth_c = {
+            let (a, b) = (v[lip_mid.0], v[lip_mid.1]);
+            [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0, (a[2] + b[2]) / 2.0]
+        };
+
+        let mut jaw_weight = Vec::with_capacity(v.len());
+        let (mut lower_lip, mut upper_lip) = (Vec::new(), Vec::new());
+        let (mut pucker, mut spread) = (Vec::new(), Vec::new());
+        let (mut upper_raise, mut lower_tuck) = (Vec::new(), Vec::new());
+        for &p in v {
+            let up = near(p, &upper_ring, 0.45);
+            let lo = near(p, &lower_ring, 0.45);
+            let is_upper = up > lo;
+            // Jaw: everything well below the mouth line; the lower lip fully,
+            // the upper lip never.
+            let below = smoothstep(mouth_y + 0.6, mouth_y - 1.4, p[1]);
+            let w = if is_upper && up > 0.3 {
+                0.0
+            } else {
+                below.max(if is_upper { 0.0 } else { lo })
+            };
+            jaw_weight.push(w);
+            lower_lip.push(if is_upper { 0.0 } else { lo.max(0.6 * below) });
+            upper_lip.push(if is_upper { up } else { 0.0 });
+            let wl = near(p, &lips, 0.7);
+            pucker.push([
+                -0.3 * (p[0] - mouth_c[0]) * wl,
+                -0.15 * (p[1] - mouth_c[1]) * wl,
+                0.55 * wl,
+            ]);
+            let wc = near(p, &corners, 1.1);
+            let side = p[0].signum();
+            spread.push([
+                0.45 * side * wc,
+                0.18 * wc - 0.08 * (p[1] - mouth_c[1]) * wl,
+                -0.2 * wc,
+            ]);
+            upper_raise.push(if is_upper {
+                [0.0, 0.3 * up, 0.1 * up]
+            } else {
+                [0.0; 3]
+            });
+            let low = if is_upper { 0.0 } else { lo };
+            lower_tuck.push([0.0, 0.3 * low, -0.35 * low]);
+        }
+
+        let brow_pts = pts(&[&g.right_brow[..], &g.left_brow[..]].concat());
+        let lid_top = pts(&[&g.right_eye_upper[..], &g.left_eye_upper[..]].concat());
+        let lid_y = lid_top.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
+        let brow = v
+            .iter()
+            .map(|&p| {
+                // Brows and forehead rise; the lid below stays.
+                let w = near(p, &brow_pts, 1.2) * smoothstep(lid_y, lid_y + 1.2, p[1]);
+                [0.0, 0.55 * w, 0.0]
+            })
+            .collect();
+
+        let lids = [
+            (&g.right_eye_upper, &g.right_eye_lower),
+            (&g.left_eye_upper, &g.left_eye_lower),
+        ]
+        .map(|(upper, lower)| {
+            let mut moving = Vec::new();
+            let up_pts = pts(upper);
+            for (i, &p) in v.iter().enumerate() {
+                // Nearest upper-lid vertex and its paired lower-lid vertex.
+                let (k, d) = up_pts
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &q)| (k, dist(p, q)))
+                    .fold((0, f32::MAX), |a, b| if b.1 < a.1 { b } else { a });
+                let on_lid = upper.contains(&i) || lower.contains(&i);
+                let w = if on_lid {
+                    1.0
+                } else if p[1] > up_pts[k][1] {
+                    // Skin between the lid and the brow follows at half strength.
+                    0.5 * (-(d * d) / (2.0 * 0.25 * 0.25)).exp()
+                } else {
+                    0.0
+                };
+                if w > 0.01 {
+                    moving.push((i, w, upper[k], lower[k]));
+                }
+            }
+            moving
+        });
+
+        Self {
+            jaw_weight,
+            lower_lip,
+            upper_lip,
+            pucker,
+            spread,
+            upper_raise,
+            lower_tuck,
+            brow,
+            lids,
+            lip_mid,
+        }
+    }
+
+    /// Jaw weight of each vertex (0..1): how fully it follows the jaw.
+    pub fn jaw_weights(&self) -> &[f32] {
+        &self.jaw_weight
+    }
+
+    /// Displaces `vertices` (the canonical face, or a subject's face in the
+    /// canonical frame) by `e`. See the type's documentation for the order.
+    pub fn apply(&self, vertices: &[[f32; 3]], e: &Expression) -> Vec<[f32; 3]> {
+        let mut out = vertices.to_vec();
+        let linear = [
+            (e.lip_pucker, &self.pucker),
+            (e.lip_spread, &self.spread),
+            (e.upper_lip_raise, &self.upper_raise),
+            (e.lower_lip_tuck, &self.lower_tuck),
+            (e.brow_raise, &self.brow),
+        ];
+        for (k, field) in linear {
+            if k != 0.0 {
+                for (p, d) in out.iter_mut().zip(field.iter()) {
+                    for c in 0..3 {
+                        p[c] += k * d[c];
+                    }
+                }
+            }
+        }
+        if e.jaw_open != 0.0 {
+            for (p, &w) in out.iter_mut().zip(&self.jaw_weight) {
+                *p = rotate_about_hinge(*p, w * e.jaw_open * JAW_MAX_ANGLE);
+            }
+        }
+        if e.lip_close != 0.0 {
+            let (u, l) = self.lip_mid;
+            let gap = out[u][1] - out[l][1];
+            let k = e.lip_close.clamp(0.0, 1.0) * gap.max(0.0);
+            for ((p, &wl), &wu) in out.iter_mut().zip(&self.lower_lip).zip(&self.upper_lip) {
+                p[1] += k * (0.7 * wl - 0.3 * wu);
+            }
+        }
+        for (closure, lid) in [(e.blink_right, &self.lids[0]), (e.blink_left, &self.lids[1])] {
+            if closure == 0.0 {
+                continue;
+            }
+            let snapshot = out.clone();
+            let c = closure.clamp(0.0, 1.2);
+            for &(i, w, up, lo) in lid {
+                let gap = [
+                    snapshot[lo][0] - snapshot[up][0],
+                    snapshot[lo][1] - snapshot[up][1],
+                    snapshot[lo][2] - snapshot[up][2],
+                ];
+                // Upper-lid vertices and the skin above travel down; lower-lid
+                // vertices rise a little to meet them.
+                let is_lower = lid.iter().any(|&(_, _, _, l)| l == i) && i != up;
+                let k = if is_lower { -0.15 } else { 0.85 };
+                for d in 0..3 {
+                    out[i][d] += c * w * k * gap[d];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Rotates `p` about the jaw hinge axis (x through [`JAW_HINGE`]) by
+/// `angle` radians, opening the mouth for positive angles (chin down and
+/// back).
+pub fn rotate_about_hinge(p: [f32; 3], angle: f32) -> [f32; 3] {
+    if angle == 0.0 {
+        return p;
+    }
+    let (s, c) = angle.sin_cos();
+    let (y, z) = (p[1] - JAW_HINGE[1], p[2] - JAW_HINGE[2]);
+    [p[0], JAW_HINGE[1] + y * c - z * s, JAW_HINGE[2] + y * s + z * c]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::canonical::CanonicalFace;
+
+    fn face() -> CanonicalFace {
+        CanonicalFace::from_bytes(include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/canonical_face.safetensors"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn neutral_expression_changes_nothing() {
+        let f = face();
+        let b = ExpressionBasis::new(&f);
+        assert_eq!(b.apply(&f.vertices, &Expression::default()), f.vertices);
+    }
+
+    #[test]
+    fn jaw_opening_is_a_rotation_about_the_hinge_not_a_stretch() {
+        let f = face();
+        let b = ExpressionBasis::new(&f);
+        let open = b.apply(
+            &f.vertices,
+            &Expression {
+                jaw_open: 1.0,
+                ..Default::default()
+            },
+        );
+        let chin = f.groups.keypoints.chin;
+        // The chin keeps its distance to the hinge, moves down and back.
+        let r0 = dist(f.vertices[chin], JAW_HINGE);
+        let r1 = dist(open[chin], JAW_HINGE);
+        assert!((r0 - r1).abs() < 1e-4, "{r0} vs {r1}");
+        assert!(open[chin][1] < f.vertices[chin][1] - 2.0, "{:?}", open[chin]);
+        assert!(open[chin][2] < f.vertices[chin][2]);
+        // The upper lip and the eyes stay put; the inner lips part.
+        let (u, l) = (f.groups.keypoints.upper_lip_inner, f.groups.keypoints.lower_lip_inner);
+        assert_eq!(open[u], f.vertices[u]);
+        assert_eq!(open[159], f.vertices[159]);
+        assert!(open[u][1] - open[l][1] > 1.5, "mouth opening {}", open[u][1] - open[l][1]);
+    }
+
+    #[test]
+    fn lip_closure_closes_the_mouth_whatever_the_jaw_does() {
+        let f = face();
+        let b = ExpressionBasis::new(&f);
+        let (u, l) = (f.groups.keypoints.upper_lip_inner, f.groups.keypoints.lower_lip_inner);
+        for jaw in [0.0, 0.3] {
+            let e = Expression {
+                jaw_open: jaw,
+                lip_close: 1.0,
+                ..Default::default()
+            };
+            let p = b.apply(&f.vertices, &e);
+            assert!((p[u][1] - p[l][1]).abs() < 0.02, "jaw {jaw}: gap {}", p[u][1] - p[l][1]);
+        }
+    }
+
+    #[test]
+    fn a_blink_brings_each_upper_lid_down_onto_its_lower_lid() {
+        let f = face();
+        let b = ExpressionBasis::new(&f);
+        let e = Expression {
+            blink_right: 1.0,
+            ..Default::default()
+        };
+        let p = b.apply(&f.vertices, &e);
+        // Right eye (159 over 145) shut; left eye (386 over 374) open.
+        assert!((p[159][1] - p[145][1]).abs() < 0.05, "{:?} {:?}", p[159], p[145]);
+        assert!((p[386][1] - p[374][1] - (f.vertices[386][1] - f.vertices[374][1])).abs() < 1e-6);
+        // The lid descends (it is not the eye squashed about its centre).
+        assert!(f.vertices[159][1] - p[159][1] > 0.4);
+        assert!(p[145][1] - f.vertices[145][1] < 0.15);
+    }
+
+    #[test]
+    fn lip_fields_move_the_lips_the_named_way() {
+        let f = face();
+        let b = ExpressionBasis::new(&f);
+        let k = f.groups.keypoints;
+        let with = |e: Expression| b.apply(&f.vertices, &e);
+        let pucker = with(Expression { lip_pucker: 1.0, ..Default::default() });
+        let width = |p: &[[f32; 3]]| p[k.mouth_left][0] - p[k.mouth_right][0];
+        assert!(width(&pucker) < 0.85 * width(&f.vertices));
+        assert!(pucker[k.upper_lip_outer][2] > f.vertices[k.upper_lip_outer][2] + 0.3);
+        let spread = with(Expression { lip_spread: 1.0, ..Default::default() });
+        assert!(width(&spread) > width(&f.vertices) + 0.6);
+        let raise = with(Expression { upper_lip_raise: 1.0, ..Default::default() });
+        assert!(raise[k.upper_lip_outer][1] > f.vertices[k.upper_lip_outer][1] + 0.15);
+        assert_eq!(raise[k.lower_lip_outer], f.vertices[k.lower_lip_outer]);
+        let tuck = with(Expression { lower_lip_tuck: 1.0, ..Default::default() });
+        assert!(tuck[k.lower_lip_outer][2] < f.vertices[k.lower_lip_outer][2] - 0.2);
+        let brow = with(Expression { brow_raise: 1.0, ..Default::default() });
+        assert!(brow[105][1] > f.vertices[105][1] + 0.4);
+        assert_eq!(brow[k.chin], f.vertices[k.chin]);
+    }
 }

@@ -19,11 +19,13 @@
 //!   procedural head motion, blinks and brow raises.
 
 pub mod blink;
+pub mod coarticulation;
 pub mod energy;
 pub mod expression;
 pub mod head;
 pub mod prosody;
 pub(crate) mod rng;
+pub mod visemes;
 pub mod whisper;
 
 use serde::{Deserialize, Serialize};
