@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use voxportrait_core::audio::{self, LoadOptions};
 use voxportrait_core::face::{FaceAnchor, DEFAULT_MOUTH_FRACTION};
-use voxportrait_core::motion::LoudnessEngine;
+use voxportrait_core::motion::engine::{audio_to_motion, MotionOptions, VisemeEngine};
 use voxportrait_core::portrait;
 use voxportrait_core::render::MouthWarpRenderer;
 use voxportrait_core::video::Fps;
@@ -45,8 +45,14 @@ fn main() {
         audio::load(&repo("examples/speech.wav"), &LoadOptions::default()).unwrap()
     });
     let resample = best(5, || audio::resample(&clip, 48_000).unwrap());
-    let motion = best(5, || LoudnessEngine::default().drive(&clip, fps));
-    let track = LoudnessEngine::default().drive(&clip, fps);
+    let opts = MotionOptions::new(fps);
+    let motion = best(3, || audio_to_motion(&clip, &opts).unwrap());
+    let energy = MotionOptions {
+        engine: VisemeEngine::Energy,
+        ..opts
+    };
+    let motion_energy = best(3, || audio_to_motion(&clip, &energy).unwrap());
+    let track = audio_to_motion(&clip, &opts).unwrap().track;
     let renderer = MouthWarpRenderer::new(
         img.clone(),
         FaceAnchor::from_fraction(w, h, DEFAULT_MOUTH_FRACTION),
@@ -54,7 +60,7 @@ fn main() {
     let loud = track
         .frames
         .iter()
-        .max_by(|a, b| a.mouth_open.total_cmp(&b.mouth_open))
+        .max_by(|a, b| a.expression.jaw_open.total_cmp(&b.expression.jaw_open))
         .unwrap();
     let render = best(20, || renderer.render_into(loud, &mut frame));
 
@@ -79,6 +85,7 @@ fn main() {
     };
     row("audio decode", decode, true);
     row("resample 48k", resample, true);
-    row("motion", motion, true);
+    row("motion (learned)", motion, true);
+    row("motion (energy)", motion_energy, true);
     row("render/frame", render, false);
 }

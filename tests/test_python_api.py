@@ -110,4 +110,4 @@ def test_gil_is_released_while_rendering(outdir):
 def test_report_describes_the_video(outdir):
     r = voxportrait.animate(PORTRAIT, SPEECH_1S, outdir / "x.gif", fps="15", size=96)
     assert r["format"] == "gif" and r["frames"] == 15 and r["fps"] == "15"
-    assert (r["width"], r["height"]) == (96, 96) and r["engine"] == "loudness"
+    assert (r["width"], r["height"]) == (96, 96) and r["engine"] == "learned"

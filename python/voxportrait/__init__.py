@@ -23,27 +23,32 @@ from ._native import (
     parse_fps,
     resample,
 )
-from .api import DEFAULT_MAX_AUDIO_SECONDS, ENGINE, animate, find_ffmpeg
+from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, find_ffmpeg
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
+from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion
 
 __all__ = [
     "CancelledError",
     "DEFAULT_MAX_AUDIO_SECONDS",
-    "ENGINE",
+    "ENGINES",
     "EncoderError",
     "Eye",
     "Face",
+    "HEAD_PRESETS",
     "HeadPose",
     "InputError",
     "InternalError",
+    "Motion",
     "OutputError",
     "VoxPortraitError",
     "__version__",
     "analyze_face",
     "analyze_faces",
     "animate",
+    "audio_to_motion",
     "find_ffmpeg",
     "frame_count",
+    "idle_motion",
     "load_audio",
     "load_image",
     "parse_fps",

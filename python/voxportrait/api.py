@@ -17,10 +17,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Longest audio accepted unless ``max_audio_seconds`` says otherwise.
 DEFAULT_MAX_AUDIO_SECONDS: float = _native.DEFAULT_MAX_AUDIO_SECONDS
 
-#: The motion engine in use. ``"loudness"`` is the foundation's placeholder:
-#: the mouth follows the loudness envelope and the head sways gently.
-ENGINE = "loudness"
-
 
 def ffmpeg_candidates() -> list:
     """ffmpeg binaries to try after ``$VOXPORTRAIT_FFMPEG``: the one bundled
@@ -53,8 +49,12 @@ def animate(
     size: int = 512,
     seed: int = 0,
     format: Optional[str] = None,
+    engine: str = "learned",
     mouth_scale: float = 1.0,
     head_scale: float = 1.0,
+    head_preset: str = "calm",
+    blink_rate: float = 17.0,
+    brow_scale: float = 1.0,
     mouth_position: Optional[Tuple[float, float]] = None,
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
     allow_silent: bool = False,
@@ -69,6 +69,10 @@ def animate(
     ``audio.wav``; ``format`` ("mp4", "gif", "png") overrides the guess.
     ``fps`` is any rate, including "29.97" or "30000/1001". ``size`` is the
     longer output side in pixels (0 keeps the portrait's size).
+    ``engine`` picks the viseme engine ("learned" or "energy"), ``head_preset``
+    the style of head motion ("calm", "lively", "newsreader", "singing");
+    ``head_scale=0`` is still mode and ``blink_rate=0`` turns blinks off.
+    ``mouth_position`` (fractions of width and height) skips face analysis.
     ``progress(done, total)`` is called after each frame; an exception raised
     in it (or Ctrl-C) stops the job and leaves no partial file.
 
@@ -87,8 +91,12 @@ def animate(
         size=int(size),
         seed=int(seed) % 2**64,
         format=format,
+        engine=str(engine),
         mouth_scale=float(mouth_scale),
         head_scale=float(head_scale),
+        head_preset=str(head_preset),
+        blink_rate=float(blink_rate),
+        brow_scale=float(brow_scale),
         mouth_position=None if mouth_position is None else tuple(map(float, mouth_position)),
         max_audio_seconds=float(max_audio_seconds),
         allow_silent=bool(allow_silent),

@@ -52,10 +52,14 @@ The output type follows the file name:
   FOLDER    numbered PNG frames plus audio.wav, no ffmpeg needed
             (use --format png, or a name without extension)
 
-Motion engine: "loudness", the current placeholder. The mouth opens with the
-loudness of the speech around a mouth position (--mouth), and the head sways
-gently (--seed). Landmark-driven face analysis, learned visemes and a
-mesh-driven renderer replace it in coming releases.
+Motion: visemes from the speech (--engine learned: Whisper tiny.en features
+and a trained head; --engine energy: model-free, for any language and
+singing) drive the mouth with coarticulation; the head moves with the
+speech's stresses and pauses (--head-preset, --head-scale, --still), the eyes
+blink (--blink-rate) and the brows rise on pitch accents (--brow-scale).
+Face analysis finds the mouth (or give it with --mouth). The renderer is
+still the foundation's placeholder mouth warp; the mesh-driven renderer
+replaces it in a coming release.
 
 examples:
   voxportrait animate portrait.png speech.wav -o talk.mp4
@@ -118,6 +122,32 @@ def _colour(text: str):
     raise argparse.ArgumentTypeError(f"expected a hex colour such as ffffff, got {text!r}")
 
 
+def _motion_arguments(p) -> None:
+    """Motion controls shared by ``animate`` and ``motion``."""
+    from .motion import ENGINES, HEAD_PRESETS
+
+    p.add_argument("--engine", choices=ENGINES, default="learned",
+                   help="viseme engine: learned (Whisper + trained head, best on speech) or energy "
+                        "(model-free, any language, singing) (default learned)")
+    p.add_argument("--mouth-scale", type=_scale, default=1.0, metavar="S",
+                   help="how wide the mouth opens, 0-4 (default 1)")
+    p.add_argument("--head-scale", type=_scale, default=1.0, metavar="S",
+                   help="how much the head moves, 0-4; 0 keeps it still (default 1)")
+    p.add_argument("--head-preset", choices=HEAD_PRESETS, default="calm",
+                   help="style of head motion (default calm)")
+    p.add_argument("--still", action="store_true", help="keep the head still (same as --head-scale 0)")
+    p.add_argument("--blink-rate", type=_ranged(float, 0, 120, "a number", "blink rate must lie between 0 and 120"),
+                   default=17.0, metavar="PER_MIN", help="blinks per minute, 0 for none (default 17)")
+    p.add_argument("--brow-scale", type=_scale, default=1.0, metavar="S",
+                   help="brow raises on pitch accents, 0-4 (default 1)")
+
+
+def _motion_kwargs(args) -> dict:
+    return dict(engine=args.engine, mouth_scale=args.mouth_scale,
+                head_scale=0.0 if args.still else args.head_scale, head_preset=args.head_preset,
+                blink_rate=args.blink_rate, brow_scale=args.brow_scale)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from . import __version__
@@ -154,13 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the random head motion; same seed, same video (default 0)")
     a.add_argument("--format", choices=["mp4", "gif", "png"],
                    help="output type, overriding the guess from the file name")
-    a.add_argument("--mouth-scale", type=_scale, default=1.0, metavar="S",
-                   help="how wide the mouth opens, 0-4 (default 1)")
-    a.add_argument("--head-scale", type=_scale, default=1.0, metavar="S",
-                   help="how much the head moves, 0-4; 0 keeps it still (default 1)")
+    _motion_arguments(a)
     a.add_argument("--mouth", type=_fraction_pair, metavar="X,Y",
-                   help="mouth centre as fractions of width and height (default 0.495,0.655, "
-                        "right for centred head-and-shoulders portraits)")
+                   help="mouth centre as fractions of width and height (default: found by "
+                        "face analysis)")
     a.add_argument("--background", type=_colour, default=(255, 255, 255), metavar="RRGGBB",
                    help="colour behind transparent portraits (default ffffff)")
     a.add_argument("--max-audio-seconds", type=_positive_seconds, default=DEFAULT_MAX_AUDIO_SECONDS,
@@ -190,10 +217,47 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--min-score", type=_ranged(float, 0.01, 0.99, "a number", "must lie between 0.01 and 0.99"),
                    metavar="S", help="detector confidence threshold (default 0.5 short range, 0.6 full range)")
 
+    m = sub.add_parser(
+        "motion",
+        help="speech -> motion JSON (expressions, head pose) and viseme exports",
+        description=MOTION_DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=fmt,
+    )
+    src = m.add_mutually_exclusive_group(required=True)
+    src.add_argument("audio", metavar="AUDIO", nargs="?", help="speech: WAV, MP3, FLAC, OGG or M4A")
+    src.add_argument("--idle", type=_positive_seconds, metavar="SECONDS",
+                     help="no audio: natural idle motion for this long")
+    m.add_argument("-o", "--output", metavar="OUT.json", required=True, help="motion JSON to write")
+    m.add_argument("--visemes", metavar="OUT.tsv|OUT.json",
+                   help="also write Rhubarb-compatible mouth cues (TSV or JSON by extension)")
+    m.add_argument("--ovr", metavar="OUT.json", help="also write OVR per-frame viseme weights")
+    m.add_argument("--fps", type=_fps, default="25", help="frame rate of the motion (default 25)")
+    m.add_argument("--seed", type=_seed, default=0, help="seed of head motion and blinks (default 0)")
+    _motion_arguments(m)
+    m.add_argument("--max-audio-seconds", type=_positive_seconds, default=DEFAULT_MAX_AUDIO_SECONDS,
+                   metavar="SECONDS", help=f"refuse longer audio (default {DEFAULT_MAX_AUDIO_SECONDS:g} s)")
+
     sub.add_parser("info", help="show version, engine and the ffmpeg that would be used",
                    description="Show version, engine and the ffmpeg that would be used.",
                    epilog=EPILOG, formatter_class=fmt)
     return parser
+
+
+MOTION_DESCRIPTION = """\
+Turn speech into motion: per video frame, expression coefficients (jaw open,
+lip closure, pucker, spread, upper-lip raise, lower-lip tuck, blinks, brow
+raise), head pose (yaw, pitch, roll, translation, scale) and gaze, as
+voxportrait.motion/1 JSON for the renderer, ComfyUI or your own tools.
+--visemes writes the mouth shapes as Rhubarb Lip Sync cues (A-H, X; .tsv or
+.json) for Blender, Live2D and VTuber tools; --ovr writes per-frame weights
+of the 15 OVR visemes.
+
+examples:
+  voxportrait motion speech.wav -o motion.json --visemes mouth.tsv
+  voxportrait motion song.flac -o motion.json --engine energy --head-preset singing
+  voxportrait motion --idle 10 -o idle.json --fps 30
+"""
 
 
 FACE_DESCRIPTION = """\
@@ -238,8 +302,7 @@ def _run_animate(args) -> int:
         report = animate(
             args.image, args.audio, output,
             fps=args.fps, size=args.size, seed=args.seed, format=args.format,
-            mouth_scale=args.mouth_scale, head_scale=args.head_scale,
-            mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
+            **_motion_kwargs(args), mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
             allow_silent=args.allow_silent, background=args.background,
             ffmpeg=args.ffmpeg, progress=progress,
         )
@@ -278,12 +341,40 @@ def _run_face(args) -> int:
     return EXIT_OK
 
 
+def _run_motion(args) -> int:
+    from . import motion as motion_api
+
+    if args.idle is not None:
+        if args.visemes or args.ovr:
+            return _fail(EXIT_USAGE, "--visemes and --ovr need audio, not --idle")
+        kw = _motion_kwargs(args)
+        m = motion_api.idle_motion(args.idle, fps=args.fps, seed=args.seed, head_scale=kw["head_scale"],
+                                   head_preset=kw["head_preset"], blink_rate=kw["blink_rate"])
+    else:
+        m = motion_api.audio_to_motion(args.audio, fps=args.fps, seed=args.seed,
+                                       max_audio_seconds=args.max_audio_seconds, **_motion_kwargs(args))
+    # Validate every output folder before writing any file.
+    for path in filter(None, [args.output, args.visemes, args.ovr]):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            return _fail(EXIT_OUTPUT, f"{path}: output folder {folder} does not exist; create it first")
+    m.save(args.output)
+    if args.visemes:
+        m.save_visemes(args.visemes)
+    if args.ovr:
+        m.save_visemes(args.ovr, "ovr")
+    engine = f", {m.engine} engine, {len(m.segments)} viseme segments" if m.engine else ""
+    print(f"voxportrait: {m.frames} frames at {m.fps} fps ({m.duration:.2f} s{engine})", file=sys.stderr)
+    print(args.output)
+    return EXIT_OK
+
+
 def _run_info() -> int:
     from . import __version__
-    from .api import ENGINE, find_ffmpeg
+    from .api import find_ffmpeg
 
     print(f"voxportrait {__version__}")
-    print(f"motion engine: {ENGINE} (placeholder)")
+    print("viseme engines: learned (default), energy; renderer: mouth-warp (placeholder)")
     try:
         print(f"ffmpeg: {find_ffmpeg()}")
     except Exception as e:  # report, do not fail: GIF/PNG output still works
@@ -311,6 +402,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _run_animate(args)
         if args.command == "face":
             return _run_face(args)
+        if args.command == "motion":
+            return _run_motion(args)
         return _run_info()
     except KeyboardInterrupt:
         print("voxportrait: interrupted; no output written", file=sys.stderr)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _native
+from ._files import write_text_atomic
 
 ImageLike = Union[str, "os.PathLike[str]", np.ndarray]
 
@@ -155,23 +155,6 @@ def analyze_face(image: ImageLike, face_index: int = 0, *, min_score: Optional[f
 
 def write_json(faces: List[Face], path, image_size: Tuple[int, int]) -> None:
     """Writes faces as JSON atomically (temporary file, then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise _native.OutputError(f"{path}: output folder {folder} does not exist; create it first")
     data = {"image": {"width": image_size[0], "height": image_size[1]},
             "faces": [f.to_dict() for f in faces]}
-    tmp = os.path.join(folder, f".voxportrait-json-{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
-    try:
-        # Mode 0666 minus the umask, like any new file (mkstemp would make it private).
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-    except OSError as e:
-        raise _native.OutputError(f"{path}: cannot write in {folder}: {e}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, json.dumps(data))

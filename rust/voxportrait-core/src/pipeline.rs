@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 
 use crate::audio::{self, LoadOptions};
 use crate::error::{Error, Result};
-use crate::face::{FaceAnchor, DEFAULT_MOUTH_FRACTION};
-use crate::motion::LoudnessEngine;
+use crate::face::analyze::{AnalyzeOptions, FaceAnalyzer};
+use crate::face::FaceAnchor;
+use crate::motion::blink::{BlinkOptions, BrowOptions};
+use crate::motion::coarticulation::CoarticulationOptions;
+use crate::motion::engine::{audio_to_motion, idle_motion, MotionOptions, VisemeEngine};
+use crate::motion::head::{HeadOptions, HeadPreset};
 use crate::portrait;
 use crate::render::MouthWarpRenderer;
 use crate::video::{self, Fps, FrameSink, GifSink, Mp4Sink, OutputFormat, PngSequenceSink};
-
-/// Name of the motion engine the pipeline uses today.
-pub const ENGINE: &str = "loudness";
 
 /// Everything [`animate`] can be told, with sensible defaults.
 #[derive(Debug, Clone)]
@@ -29,12 +30,21 @@ pub struct AnimateOptions {
     pub seed: u64,
     /// Output container; `None` picks it from the output extension.
     pub format: Option<OutputFormat>,
-    /// Mouth movement multiplier.
+    /// Viseme engine.
+    pub engine: VisemeEngine,
+    /// Mouth movement multiplier (0 = closed mouth).
     pub mouth_scale: f32,
-    /// Head movement multiplier.
+    /// Head movement multiplier (0 = still head).
     pub head_scale: f32,
-    /// Mouth centre as a fraction of the image width and height.
-    pub mouth_fraction: (f32, f32),
+    /// Style of head motion.
+    pub head_preset: HeadPreset,
+    /// Blinks per minute (0 = no blinks).
+    pub blink_rate: f32,
+    /// Brow raise multiplier (0 = still brows).
+    pub brow_scale: f32,
+    /// Mouth centre as a fraction of the image width and height; `None`
+    /// finds it with face analysis.
+    pub mouth_fraction: Option<(f32, f32)>,
     /// Longest accepted audio, in seconds.
     pub max_audio_seconds: f64,
     /// Render silent audio (an idle face) instead of refusing it.
@@ -54,9 +64,13 @@ impl Default for AnimateOptions {
             size: 512,
             seed: 0,
             format: None,
+            engine: VisemeEngine::Learned,
             mouth_scale: 1.0,
             head_scale: 1.0,
-            mouth_fraction: DEFAULT_MOUTH_FRACTION,
+            head_preset: HeadPreset::default(),
+            blink_rate: BlinkOptions::default().rate_per_minute,
+            brow_scale: 1.0,
+            mouth_fraction: None,
             max_audio_seconds: audio::DEFAULT_MAX_SECONDS,
             allow_silent: false,
             background: [255, 255, 255],
@@ -85,8 +99,62 @@ pub struct AnimateReport {
     pub audio_seconds: f64,
     /// ffmpeg used, for MP4 output.
     pub ffmpeg: Option<PathBuf>,
-    /// Motion engine used.
-    pub engine: &'static str,
+    /// Viseme engine used.
+    pub engine: VisemeEngine,
+}
+
+impl AnimateOptions {
+    /// The motion stage's options these amount to.
+    pub fn motion_options(&self) -> MotionOptions {
+        MotionOptions {
+            engine: self.engine,
+            mouth: CoarticulationOptions {
+                mouth_scale: self.mouth_scale,
+                ..Default::default()
+            },
+            head: HeadOptions {
+                preset: self.head_preset,
+                scale: self.head_scale,
+                seed: self.seed,
+            },
+            blink: BlinkOptions {
+                rate_per_minute: self.blink_rate,
+                seed: self.seed.wrapping_add(1),
+            },
+            brow: BrowOptions {
+                scale: self.brow_scale,
+            },
+            ..MotionOptions::new(self.fps)
+        }
+    }
+}
+
+/// Where the placeholder renderer should move the mouth: the given
+/// fraction, or the analysed face's inner-lip centre and width.
+fn face_anchor(img: &image::RgbImage, fraction: Option<(f32, f32)>) -> Result<FaceAnchor> {
+    let (w, h) = img.dimensions();
+    if let Some(f) = fraction {
+        return Ok(FaceAnchor::from_fraction(w, h, f));
+    }
+    let opts = AnalyzeOptions {
+        iris: false,
+        ..Default::default()
+    };
+    let face = FaceAnalyzer::shared()?
+        .analyze(img, &opts)
+        .map_err(|e| {
+            Error::Input(format!(
+                "{e}; or give the mouth position yourself (--mouth X,Y as fractions of the width and height)"
+            ))
+        })?
+        .remove(0);
+    let (u, l) = (face.landmarks[13], face.landmarks[14]);
+    let (a, b) = (face.landmarks[234], face.landmarks[454]);
+    Ok(FaceAnchor {
+        mouth_x: (u[0] + l[0]) / 2.0,
+        mouth_y: (u[1] + l[1]) / 2.0,
+        face_width: ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt(),
+    })
 }
 
 /// Animates `image` with the speech in `audio`, writing `output`.
@@ -129,13 +197,16 @@ pub fn animate(
 
     let portrait = portrait::fit_even(&portrait, opts.size);
     let (width, height) = portrait.dimensions();
-    let anchor = FaceAnchor::from_fraction(width, height, opts.mouth_fraction);
-    let engine = LoudnessEngine {
-        mouth_scale: opts.mouth_scale,
-        head_scale: opts.head_scale,
-        seed: opts.seed,
+    let anchor = face_anchor(&portrait, opts.mouth_fraction)?;
+    let motion_opts = opts.motion_options();
+    let track = if clip.is_silent() {
+        let frames = opts.fps.frame_count(clip.samples.len() as u64, clip.sample_rate);
+        let mut t = idle_motion(clip.duration_seconds().max(1e-3), &motion_opts)?;
+        t.frames.resize(frames as usize, Default::default());
+        t
+    } else {
+        audio_to_motion(&clip, &motion_opts)?.track
     };
-    let track = engine.drive(&clip, opts.fps);
     let renderer = MouthWarpRenderer::new(portrait, anchor);
 
     let mut sink: Box<dyn FrameSink> = match (&ffmpeg, format) {
@@ -169,7 +240,7 @@ pub fn animate(
         fps: opts.fps,
         audio_seconds: clip.duration_seconds(),
         ffmpeg: ffmpeg.map(|f| f.path),
-        engine: ENGINE,
+        engine: opts.engine,
     })
 }
 

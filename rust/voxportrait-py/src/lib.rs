@@ -10,13 +10,16 @@ use std::path::PathBuf;
 use std::sync::{Mutex, Once};
 
 use numpy::ndarray::Array3;
-use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use voxportrait_core as core;
+use voxportrait_core::motion::engine::VisemeEngine;
+use voxportrait_core::motion::head::HeadPreset;
+use voxportrait_core::motion::MotionTrack;
 use voxportrait_core::video::{Fps, OutputFormat};
 
 create_exception!(
@@ -225,7 +228,8 @@ fn find_ffmpeg(
 #[pyfunction]
 #[pyo3(signature = (
     image, audio, output, *, fps="25", size=512, seed=0, format=None,
-    mouth_scale=1.0, head_scale=1.0, mouth_position=None,
+    engine="learned", mouth_scale=1.0, head_scale=1.0, head_preset="calm",
+    blink_rate=17.0, brow_scale=1.0, mouth_position=None,
     max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, allow_silent=false,
     background=(255, 255, 255), ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None
 ))]
@@ -239,8 +243,12 @@ fn animate<'py>(
     size: u32,
     seed: u64,
     format: Option<&str>,
+    engine: &str,
     mouth_scale: f32,
     head_scale: f32,
+    head_preset: &str,
+    blink_rate: f32,
+    brow_scale: f32,
     mouth_position: Option<(f32, f32)>,
     max_audio_seconds: f64,
     allow_silent: bool,
@@ -256,9 +264,13 @@ fn animate<'py>(
         format: format
             .map(|f| guarded(|| OutputFormat::parse(f)))
             .transpose()?,
+        engine: guarded(|| VisemeEngine::parse(engine))?,
         mouth_scale,
         head_scale,
-        mouth_fraction: mouth_position.unwrap_or(core::face::DEFAULT_MOUTH_FRACTION),
+        head_preset: guarded(|| parse_preset(head_preset))?,
+        blink_rate,
+        brow_scale,
+        mouth_fraction: mouth_position,
         max_audio_seconds,
         allow_silent,
         background: [background.0, background.1, background.2],
@@ -308,8 +320,256 @@ fn animate<'py>(
     d.set_item("fps_value", report.fps.as_f64())?;
     d.set_item("audio_seconds", report.audio_seconds)?;
     d.set_item("ffmpeg", report.ffmpeg)?;
-    d.set_item("engine", report.engine)?;
+    d.set_item("engine", report.engine.name())?;
     Ok(d)
+}
+
+/// Parses a head-motion preset name; the error lists the valid ones.
+fn parse_preset(name: &str) -> core::Result<HeadPreset> {
+    let key = name.trim().to_ascii_lowercase();
+    HeadPreset::ALL
+        .into_iter()
+        .find(|p| p.name() == key)
+        .ok_or_else(|| {
+            let names: Vec<&str> = HeadPreset::ALL.iter().map(|p| p.name()).collect();
+            core::Error::Input(format!(
+                "unknown head preset {name:?}; choose one of: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// A motion result as a dict of numpy arrays (see `voxportrait.motion`).
+fn motion_dict<'py>(
+    py: Python<'py>,
+    track: &MotionTrack,
+    visemes: Option<&core::motion::engine::Motion>,
+    sound_file: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    use numpy::ndarray::Array2;
+    let n = track.frames.len();
+    let expr: Vec<f32> = track
+        .frames
+        .iter()
+        .flat_map(|f| {
+            let e = f.expression;
+            [
+                e.jaw_open,
+                e.lip_close,
+                e.lip_pucker,
+                e.lip_spread,
+                e.upper_lip_raise,
+                e.lower_lip_tuck,
+                e.blink_left,
+                e.blink_right,
+                e.brow_raise,
+            ]
+        })
+        .collect();
+    let head: Vec<f32> = track
+        .frames
+        .iter()
+        .flat_map(|f| {
+            let h = f.head;
+            [h.yaw, h.pitch, h.roll, h.tx, h.ty, h.scale]
+        })
+        .collect();
+    let gaze: Vec<f32> = track
+        .frames
+        .iter()
+        .flat_map(|f| f.gaze.unwrap_or([f32::NAN, f32::NAN]))
+        .collect();
+    let arr = |v: Vec<f32>, w: usize| {
+        Array2::from_shape_vec((n, w), v).map_err(|e| InternalError::new_err(e.to_string()))
+    };
+    let d = PyDict::new(py);
+    d.set_item("fps", (track.fps.num(), track.fps.den()))?;
+    d.set_item("expression", arr(expr, 9)?.into_pyarray(py))?;
+    d.set_item("head", arr(head, 6)?.into_pyarray(py))?;
+    d.set_item("gaze", arr(gaze, 2)?.into_pyarray(py))?;
+    if let Some(m) = visemes {
+        use core::motion::visemes::{ovr_json, rhubarb_json, rhubarb_tsv, NUM_VISEMES};
+        let flat: Vec<f32> = m.posteriors.iter().flatten().copied().collect();
+        let post = Array2::from_shape_vec((m.posteriors.len(), NUM_VISEMES), flat)
+            .map_err(|e| InternalError::new_err(e.to_string()))?;
+        d.set_item("posteriors", post.into_pyarray(py))?;
+        let segs: Vec<(f64, f64, &str, f32)> = m
+            .segments
+            .iter()
+            .map(|s| (s.start, s.end, s.viseme.name(), s.confidence))
+            .collect();
+        d.set_item("segments", segs)?;
+        d.set_item("engine", m.engine.name())?;
+        d.set_item("rhubarb_tsv", rhubarb_tsv(&m.segments))?;
+        d.set_item(
+            "rhubarb_json",
+            rhubarb_json(&m.segments, sound_file, track.duration_seconds()),
+        )?;
+        d.set_item("ovr_json", ovr_json(&m.posteriors, track.fps.as_f64(), n))?;
+    }
+    Ok(d)
+}
+
+/// Options of the motion stage from keyword arguments.
+#[allow(clippy::too_many_arguments)]
+fn motion_options(
+    fps: &str,
+    engine: &str,
+    seed: u64,
+    mouth_scale: f32,
+    head_scale: f32,
+    head_preset: &str,
+    blink_rate: f32,
+    brow_scale: f32,
+) -> Result<core::motion::engine::MotionOptions, Fault> {
+    let opts = core::pipeline::AnimateOptions {
+        fps: guarded(|| Fps::parse(fps))?,
+        seed,
+        engine: guarded(|| VisemeEngine::parse(engine))?,
+        mouth_scale,
+        head_scale,
+        head_preset: guarded(|| parse_preset(head_preset))?,
+        blink_rate,
+        brow_scale,
+        ..Default::default()
+    };
+    Ok(opts.motion_options())
+}
+
+/// Audio (a file path, or float32 samples with `sample_rate`) → motion at
+/// `fps`: expression coefficients, head pose, viseme posteriors and
+/// segments, and the Rhubarb/OVR exports.
+#[pyfunction]
+#[pyo3(signature = (
+    audio, *, sample_rate=None, fps="25", engine="learned", seed=0, mouth_scale=1.0,
+    head_scale=1.0, head_preset="calm", blink_rate=17.0, brow_scale=1.0,
+    max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS
+))]
+
+#[allow(clippy::too_many_arguments)]
+fn audio_to_motion<'py>(
+    py: Python<'py>,
+    audio: &Bound<'py, PyAny>,
+    sample_rate: Option<u32>,
+    fps: &str,
+    engine: &str,
+    seed: u64,
+    mouth_scale: f32,
+    head_scale: f32,
+    head_preset: &str,
+    blink_rate: f32,
+    brow_scale: f32,
+    max_audio_seconds: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = motion_options(
+        fps, engine, seed, mouth_scale, head_scale, head_preset, blink_rate, brow_scale,
+    )?;
+    let (clip, name) = if let Ok(arr) = audio.extract::<PyReadonlyArray1<'py, f32>>() {
+        let rate = sample_rate
+            .ok_or_else(|| InputError::new_err("sample_rate is required with a samples array"))?;
+        if rate == 0 {
+            return Err(InputError::new_err("sample_rate must be positive"));
+        }
+        let samples = arr.as_slice()?.to_vec();
+        (core::audio::AudioClip::new(samples, rate), String::new())
+    } else {
+        let path: PathBuf = audio.extract().map_err(|_| {
+            InputError::new_err("audio must be a file path or a float32 numpy array")
+        })?;
+        let clip = run(py, || {
+            core::audio::load(&path, &core::audio::LoadOptions { max_seconds: max_audio_seconds })
+        })?;
+        (clip, path.to_string_lossy().into_owned())
+    };
+    if clip.samples.is_empty() {
+        return Err(InputError::new_err(
+            "the audio is empty (no samples); give at least a fraction of a second of speech",
+        ));
+    }
+    if clip.is_silent() {
+        return Err(InputError::new_err(
+            "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
+             use idle motion for a face without speech",
+        ));
+    }
+    let m = run(py, || core::motion::engine::audio_to_motion(&clip, &opts))?;
+    motion_dict(py, &m.track, Some(&m), &name)
+}
+
+/// Idle motion (closed mouth, breathing head motion, blinks) for `seconds`.
+#[pyfunction]
+#[pyo3(signature = (
+    seconds, *, fps="25", seed=0, head_scale=1.0, head_preset="calm", blink_rate=17.0
+))]
+fn idle_motion<'py>(
+    py: Python<'py>,
+    seconds: f64,
+    fps: &str,
+    seed: u64,
+    head_scale: f32,
+    head_preset: &str,
+    blink_rate: f32,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = motion_options(
+        fps, "energy", seed, 1.0, head_scale, head_preset, blink_rate, 1.0,
+    )?;
+    let track = run(py, || core::motion::engine::idle_motion(seconds, &opts))?;
+    motion_dict(py, &track, None, "")
+}
+
+/// Parses motion JSON (`voxportrait.motion/1`) into arrays.
+#[pyfunction]
+fn motion_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyDict>> {
+    let track = run(py, || MotionTrack::from_json(text))?;
+    motion_dict(py, &track, None, "")
+}
+
+/// Writes arrays (expression `[N, 9]`, head `[N, 6]`, gaze `[N, 2]` with NaN
+/// for "keep the source's") as motion JSON.
+#[pyfunction]
+fn motion_to_json(
+    fps: (u32, u32),
+    expression: PyReadonlyArray2<'_, f32>,
+    head: PyReadonlyArray2<'_, f32>,
+    gaze: PyReadonlyArray2<'_, f32>,
+) -> PyResult<String> {
+    use core::motion::{Expression, HeadMotion, MotionFrame};
+    let (e, h, g) = (expression.as_array(), head.as_array(), gaze.as_array());
+    let n = e.shape()[0];
+    if e.shape()[1] != 9 || h.shape() != [n, 6] || g.shape() != [n, 2] {
+        return Err(InputError::new_err(format!(
+            "motion arrays must be expression [N, 9], head [N, 6] and gaze [N, 2]; got {:?}, {:?}, {:?}",
+            e.shape(),
+            h.shape(),
+            g.shape()
+        )));
+    }
+    let fps = guarded(|| Fps::new(fps.0, fps.1))?;
+    let frames = (0..n)
+        .map(|i| MotionFrame {
+            expression: Expression {
+                jaw_open: e[[i, 0]],
+                lip_close: e[[i, 1]],
+                lip_pucker: e[[i, 2]],
+                lip_spread: e[[i, 3]],
+                upper_lip_raise: e[[i, 4]],
+                lower_lip_tuck: e[[i, 5]],
+                blink_left: e[[i, 6]],
+                blink_right: e[[i, 7]],
+                brow_raise: e[[i, 8]],
+            },
+            head: HeadMotion {
+                yaw: h[[i, 0]],
+                pitch: h[[i, 1]],
+                roll: h[[i, 2]],
+                tx: h[[i, 3]],
+                ty: h[[i, 4]],
+                scale: h[[i, 5]],
+            },
+            gaze: (g[[i, 0]].is_finite() && g[[i, 1]].is_finite()).then(|| [g[[i, 0]], g[[i, 1]]]),
+        })
+        .collect();
+    Ok(MotionTrack { fps, frames }.to_json())
 }
 
 /// Converts a Python image argument (a path, or a uint8 numpy array of shape
@@ -449,6 +709,64 @@ fn analyze_face<'py>(
     faces.iter().map(|f| face_dict(py, f)).collect()
 }
 
+/// Whisper tiny.en encoder features of mono float32 speech, exactly as the
+/// motion stage computes them: `(T, 384)` float32, one row per 20 ms, row `i`
+/// centred on `0.02 * i` s, `T = ceil(n / 320)` at 16 kHz (audio at another
+/// rate is resampled to 16 kHz first). 10 s windows with 2 s of context and a
+/// 2 s crossfade (`core::motion::whisper`).
+#[pyfunction]
+fn whisper_features<'py>(
+    py: Python<'py>,
+    samples: PyReadonlyArray1<'py, f32>,
+    sample_rate: u32,
+) -> PyResult<Bound<'py, numpy::PyArray2<f32>>> {
+    use core::motion::whisper::{WhisperEncoder, FEATURE_DIM, SAMPLE_RATE};
+    let clip = core::audio::AudioClip::new(samples.as_array().to_vec(), sample_rate);
+    let features = run(py, || {
+        if clip.samples.iter().any(|s| !s.is_finite()) {
+            return Err(core::Error::Input(
+                "audio samples must be finite (no NaN or infinity)".into(),
+            ));
+        }
+        let clip = core::audio::resample(&clip, SAMPLE_RATE)?;
+        WhisperEncoder::shared()?.features(&clip.samples)
+    })?;
+    let array = numpy::ndarray::Array2::from_shape_vec((features.frames, FEATURE_DIM), features.data)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(array.into_pyarray(py))
+}
+
+/// Model-free viseme posteriors (energy, spectral tilt and band ratios) of
+/// mono float32 speech at `sample_rate`: `(T, 15)` float32, one row per 20 ms
+/// (`T = ceil(duration / 20 ms)`), rows summing to 1, visemes in the order
+/// sil PP FF TH DD kk CH SS nn RR aa E ih oh ou (`core::motion::energy`).
+#[pyfunction]
+fn viseme_posteriors_energy<'py>(
+    py: Python<'py>,
+    samples: PyReadonlyArray1<'py, f32>,
+    sample_rate: u32,
+) -> PyResult<Bound<'py, numpy::PyArray2<f32>>> {
+    use core::motion::energy::viseme_posteriors;
+    use core::motion::visemes::NUM_VISEMES;
+    let clip = core::audio::AudioClip::new(samples.as_array().to_vec(), sample_rate);
+    let rows = run(py, || {
+        if sample_rate == 0 {
+            return Err(core::Error::Input("sample_rate must be positive".into()));
+        }
+        if clip.samples.iter().any(|s| !s.is_finite()) {
+            return Err(core::Error::Input(
+                "audio samples must be finite (no NaN or infinity)".into(),
+            ));
+        }
+        Ok(viseme_posteriors(&clip))
+    })?;
+    let n = rows.len();
+    let flat: Vec<f32> = rows.into_iter().flatten().collect();
+    let array = numpy::ndarray::Array2::from_shape_vec((n, NUM_VISEMES), flat)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(array.into_pyarray(py))
+}
+
 /// Panics on purpose, to test that panics become `InternalError`.
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -483,6 +801,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find_ffmpeg, m)?)?;
     m.add_function(wrap_pyfunction!(animate, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
+    m.add_function(wrap_pyfunction!(whisper_features, m)?)?;
+    m.add_function(wrap_pyfunction!(audio_to_motion, m)?)?;
+    m.add_function(wrap_pyfunction!(idle_motion, m)?)?;
+    m.add_function(wrap_pyfunction!(motion_from_json, m)?)?;
+    m.add_function(wrap_pyfunction!(motion_to_json, m)?)?;
+    m.add_function(wrap_pyfunction!(viseme_posteriors_energy, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }

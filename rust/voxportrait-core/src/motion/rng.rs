@@ -1,5 +1,5 @@
 //! A tiny seeded PRNG shared by the stochastic parts of the motion stage
-//! (head motion, blinks, the placeholder sway).
+//! (head motion, blinks, brow raises).
 
 /// SplitMix64: a tiny PRNG written out here (rather than `rand`) so a seed
 /// gives the same motion forever, whatever a dependency's version does.

@@ -1,0 +1,240 @@
+//! Speed of the audio-feature part of the audio → motion stage: Whisper's
+//! log-mel front end plus the tiny.en encoder on 60 s of speech, in the
+//! default chunking (10 s windows, 2 s context, 2 s crossfade) and in
+//! variants (batched windows, windows on parallel threads, window lengths).
+//!
+//! Prints seconds per run (best of a few) and the real-time factor, audio
+//! seconds per compute second. The issue asks for the whole audio → motion
+//! stage at ≥ 50× real time on 2 cores, so the encoder must be well above.
+//!
+//! Run (from the repository root; `RAYON_NUM_THREADS=2` to pin 2 threads):
+//! `cargo bench -p voxportrait-core --bench motion`. `-- --quick` runs only
+//! the default configuration.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use voxportrait_core::audio::{self, mel, LoadOptions};
+use voxportrait_core::motion::whisper::{
+    ChunkOptions, WhisperEncoder, FEATURE_DIM, MAX_WINDOW, SAMPLE_RATE, WEIGHTS_FILE,
+};
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// CPU time (user + system) this process has used, in seconds, from
+/// `/proc/self/stat` (Linux; 10 ms resolution); `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the ")" closing the command name: utime and stime are the
+    // 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Best of `n` runs: (wall seconds, CPU seconds of that run).
+///
+/// On a shared machine the wall time includes waiting for other processes;
+/// the CPU time is the work done (all threads), so `audio / cpu` is the
+/// real-time factor of one fully used core.
+fn best_with_cpu<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
+    (0..n)
+        .map(|_| {
+            let c = cpu_seconds().unwrap_or(f64::NAN);
+            let t = Instant::now();
+            std::hint::black_box(f());
+            (
+                t.elapsed().as_secs_f64(),
+                cpu_seconds().unwrap_or(f64::NAN) - c,
+            )
+        })
+        .fold(
+            (f64::INFINITY, f64::NAN),
+            |a, b| if b.0 < a.0 { b } else { a },
+        )
+}
+
+/// Best of `n` runs, wall seconds.
+fn best<T>(n: usize, f: impl FnMut() -> T) -> f64 {
+    best_with_cpu(n, f).0
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let speech = audio::load_resampled(
+        &repo("examples/speech.wav"),
+        SAMPLE_RATE,
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    // 60 s of speech: examples/speech.wav tiled.
+    let n = 60 * SAMPLE_RATE as usize;
+    let samples: Vec<f32> = speech.samples.iter().copied().cycle().take(n).collect();
+    let secs = n as f64 / SAMPLE_RATE as f64;
+    let encoder = WhisperEncoder::new().unwrap();
+    println!(
+        "audio {secs:.0} s (examples/speech.wav tiled); rayon threads {}",
+        rayon::current_num_threads()
+    );
+
+    let mel_time = best(5, || mel::log_mel_spectrogram(&samples));
+    println!(
+        "log-mel only (whole clip): {:.3} s, {:.0}x real time",
+        mel_time,
+        secs / mel_time
+    );
+
+    println!(
+        "{:<35} {:>9} {:>9} {:>12} {:>14}",
+        "", "wall s", "CPU s", "x real time", "x RT per core"
+    );
+    let row = |name: &str, (t, cpu): (f64, f64)| {
+        println!(
+            "{name:<35} {t:>9.3} {cpu:>9.2} {:>12.1} {:>14.1}",
+            secs / t,
+            secs / cpu
+        );
+    };
+    let run = |name: &str, opts: ChunkOptions, repeats: usize| {
+        let r = best_with_cpu(repeats, || encoder.features_with(&samples, &opts).unwrap());
+        row(name, r);
+        r.0
+    };
+    let default = run(
+        "mel + encoder, default chunking",
+        ChunkOptions::default(),
+        3,
+    );
+    if !quick {
+        run(
+            "  batch of 2 windows",
+            ChunkOptions {
+                batch: 2,
+                ..Default::default()
+            },
+            3,
+        );
+        run(
+            "  batch of 4 windows",
+            ChunkOptions {
+                batch: 4,
+                ..Default::default()
+            },
+            3,
+        );
+        run(
+            "  windows on parallel threads",
+            ChunkOptions {
+                parallel: true,
+                ..Default::default()
+            },
+            3,
+        );
+        run(
+            "  parallel, batch of 2",
+            ChunkOptions {
+                parallel: true,
+                batch: 2,
+                ..Default::default()
+            },
+            3,
+        );
+        run(
+            "  20 s windows, 2 s context",
+            ChunkOptions {
+                window: 1000,
+                ..Default::default()
+            },
+            3,
+        );
+        run(
+            "  30 s windows, 2 s context",
+            ChunkOptions {
+                window: 1500,
+                ..Default::default()
+            },
+            2,
+        );
+        run(
+            "  10 s windows, 1 s context/fade",
+            ChunkOptions {
+                context: 50,
+                crossfade: 50,
+                ..Default::default()
+            },
+            3,
+        );
+    }
+    if !quick {
+        // The same ten 10 s windows through candle-transformers' Whisper
+        // encoder (tanh GELU, scalar element-wise ops), for comparison.
+        let mut reference = candle_transformers_encoder();
+        let opts = ChunkOptions::default();
+        let hop = opts.window - 2 * opts.context;
+        let total = samples.len().div_ceil(320);
+        let windows = 1 + total.saturating_sub(opts.window).div_ceil(hop);
+        let lm = mel::LogMel::new();
+        let r = best_with_cpu(2, || {
+            for k in 0..windows {
+                let mut m = Vec::new();
+                lm.frames(&samples, 2 * k * hop, 2 * opts.window, &mut m);
+                mel::normalize(&mut m);
+                let x = Tensor::from_vec(m, (1, 2 * opts.window, mel::N_MELS), &Device::Cpu)
+                    .unwrap()
+                    .transpose(1, 2)
+                    .unwrap()
+                    .contiguous()
+                    .unwrap();
+                std::hint::black_box(reference.forward(&x, true).unwrap());
+            }
+        });
+        row("candle-transformers encoder, same", r);
+    }
+    println!(
+        "default: {:.1} ms per second of audio, {:.1}x real time",
+        default / secs * 1e3,
+        secs / default
+    );
+}
+
+/// candle-transformers' Whisper encoder on the same weights (it builds the
+/// encoder only inside a full model, so it gets an empty decoder).
+fn candle_transformers_encoder() -> candle_transformers::models::whisper::model::AudioEncoder {
+    use candle_transformers::models::whisper as cw;
+    let bytes = std::fs::read(repo(&format!("models/{WEIGHTS_FILE}"))).unwrap();
+    let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    for (name, shape) in [
+        ("model.decoder.embed_tokens.weight", &[1, FEATURE_DIM][..]),
+        (
+            "model.decoder.embed_positions.weight",
+            &[1, FEATURE_DIM][..],
+        ),
+        ("model.decoder.layer_norm.weight", &[FEATURE_DIM][..]),
+        ("model.decoder.layer_norm.bias", &[FEATURE_DIM][..]),
+    ] {
+        tensors.insert(
+            name.into(),
+            Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap(),
+        );
+    }
+    let config = cw::Config {
+        num_mel_bins: mel::N_MELS,
+        max_source_positions: MAX_WINDOW,
+        d_model: FEATURE_DIM,
+        encoder_attention_heads: 6,
+        encoder_layers: 4,
+        vocab_size: 1,
+        max_target_positions: 1,
+        decoder_attention_heads: 6,
+        decoder_layers: 0,
+        suppress_tokens: Vec::new(),
+    };
+    let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    cw::model::Whisper::load(&vb, config).unwrap().encoder
+}
