@@ -26,15 +26,23 @@ Everything is numpy (float32, minibatch Adam); all randomness comes from
 change the result for a fixed thread count; the script pins OpenBLAS/MKL to
 ``--threads`` (default 2) so a rerun reproduces the file byte for byte.
 
-Usage (the committed head; ~10 min on 2 shared cores, features cached)::
+Usage (the committed head: 4–7 min of training on 2 shared cores once the
+features are cached; extracting them for the 96 min corpus took another
+~10 min on a loaded machine)::
 
     .venv/bin/python tools/train_visemes.py --data /work/data/visemes \\
         --cache /work/data/visemes_features --seed 0 \\
         --out models/viseme_head.safetensors --report /work/data/visemes_features/report.json
 
     # the configuration sweep on the dev set (prints a table, writes nothing
-    # but --sweep-report):
+    # but --sweep-report; ~25 min for all of CONFIGS):
     .venv/bin/python tools/train_visemes.py --sweep --seed 0
+
+Output: per-epoch dev accuracy; dev and heldout frame accuracy, speech-only
+and balanced accuracy, per-viseme recall/precision, PP recall/precision and
+PP hit rate, clean/augmented and per-speaker accuracy, the same after the
+product's temporal decoding; the file's size and sha256. ``--report`` keeps
+them all as JSON.
 
 Dev-only: needs the project venv (numpy, voxportrait built with
 ``maturin develop --release``) and the corpus; nothing here ships.
