@@ -36,7 +36,8 @@ const PHRASE_END_BOOST: f32 = 2.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlinkOptions {
     /// Mean blinks per minute (17 by default, like people talking; 0 turns
-    /// blinking off). Above about 40 the refractory gap shrinks to fit.
+    /// blinking off). Above about 30 a minute the 1 s refractory gap
+    /// shrinks to half the mean interval to fit.
     pub rate_per_minute: f32,
     /// Seed of the blink timing; the same seed gives the same blinks.
     pub seed: u64,
@@ -88,7 +89,9 @@ impl Blink {
         } else if u < self.closing {
             (half_pi * u / self.closing).sin().powi(2)
         } else {
-            (half_pi * (u - self.closing) / (self.duration - self.closing)).cos().powi(2)
+            (half_pi * (u - self.closing) / (self.duration - self.closing))
+                .cos()
+                .powi(2)
         };
         self.peak * v as f32
     }
@@ -98,7 +101,7 @@ impl Blink {
 /// Depends on the prosody, the rate and the seed only, never on the fps.
 pub fn blink_events(prosody: &Prosody, seconds: f64, opts: &BlinkOptions) -> Vec<Blink> {
     let rate = opts.rate_per_minute;
-    if !(rate > 0.0) || !rate.is_finite() {
+    if !rate.is_finite() || rate <= 0.0 {
         return Vec::new();
     }
     let seconds = seconds.max(prosody.duration_seconds());
@@ -170,12 +173,12 @@ struct Timing {
 
 impl Timing {
     /// Solves mean interval = blink + double part + gap + wait for the
-    /// rate; at high rates the gap shrinks to a third of the interval.
+    /// rate; at high rates the gap shrinks to half the interval.
     fn for_rate(per_minute: f64) -> Self {
         let interval = 60.0 * (1.0 + DOUBLE_CHANCE) / per_minute;
         let blink = MEDIAN_DURATION * 1.03;
         let busy = blink + DOUBLE_CHANCE * (0.5 * (DOUBLE_GAP.0 + DOUBLE_GAP.1) + 0.85 * blink);
-        let gap = MIN_GAP.min(interval / 3.0);
+        let gap = MIN_GAP.min(interval / 2.0);
         Self {
             gap,
             wait: (interval - busy - gap).max(0.2 * interval),
@@ -220,12 +223,18 @@ impl Clock {
                 since_end = 0.0;
             }
             speaking = a >= 0.5;
-            let boost = if speaking { 0.0 } else { PHRASE_END_BOOST * (-since_end / 0.5).exp() };
+            let boost = if speaking {
+                0.0
+            } else {
+                PHRASE_END_BOOST * (-since_end / 0.5).exp()
+            };
             since_end += DT as f32;
             speed.push(SPEAKING_CLOCK * a + PAUSE_CLOCK * (1.0 - a) + boost);
         }
         let mean = speed.iter().map(|&s| s as f64).sum::<f64>() / n as f64;
-        speed.iter_mut().for_each(|s| *s = (*s as f64 / mean) as f32);
+        speed
+            .iter_mut()
+            .for_each(|s| *s = (*s as f64 / mean) as f32);
         Self { speed }
     }
 
@@ -295,7 +304,9 @@ impl BrowRaise {
         } else if u < BROW_RISE + self.hold {
             1.0
         } else if u < BROW_RISE + self.hold + BROW_FALL {
-            (half_pi * (u - BROW_RISE - self.hold) / BROW_FALL).cos().powi(2)
+            (half_pi * (u - BROW_RISE - self.hold) / BROW_FALL)
+                .cos()
+                .powi(2)
         } else {
             0.0
         };
@@ -374,7 +385,10 @@ mod tests {
         let idle = Prosody::silent(300.0);
         let mut rates = Vec::new();
         for seed in 0..6 {
-            let opts = BlinkOptions { seed, ..Default::default() };
+            let opts = BlinkOptions {
+                seed,
+                ..Default::default()
+            };
             for p in [&talk, &idle] {
                 let r = per_minute(&blink_events(p, 300.0, &opts), 300.0);
                 assert!((13.0..=22.0).contains(&r), "seed {seed}: {r:.1}/min");
@@ -390,14 +404,29 @@ mod tests {
         let p = speech_like(300.0, 2);
         for want in [6.0f32, 30.0, 50.0] {
             let got = per_minute(
-                &blink_events(&p, 300.0, &BlinkOptions { rate_per_minute: want, seed: 3 }),
+                &blink_events(
+                    &p,
+                    300.0,
+                    &BlinkOptions {
+                        rate_per_minute: want,
+                        seed: 3,
+                    },
+                ),
                 300.0,
             );
-            assert!((got / want as f64 - 1.0).abs() < 0.3, "asked {want}, got {got:.1}");
+            assert!(
+                (got / want as f64 - 1.0).abs() < 0.3,
+                "asked {want}, got {got:.1}"
+            );
         }
-        let off = BlinkOptions { rate_per_minute: 0.0, seed: 3 };
+        let off = BlinkOptions {
+            rate_per_minute: 0.0,
+            seed: 3,
+        };
         assert!(blink_events(&p, 300.0, &off).is_empty());
-        assert!(blink_track(&p, fps(25), 7500, &off).iter().all(|&v| v == 0.0));
+        assert!(blink_track(&p, fps(25), 7500, &off)
+            .iter()
+            .all(|&v| v == 0.0));
     }
 
     #[test]
@@ -407,7 +436,10 @@ mod tests {
         let mut durations: Vec<f64> = blinks.iter().map(|b| b.duration).collect();
         for b in &blinks {
             assert!((0.1..=0.3).contains(&b.duration), "{b:?}");
-            assert!(b.closing < 0.5 * b.duration && b.closing > 0.3 * b.duration, "{b:?}");
+            assert!(
+                b.closing < 0.5 * b.duration && b.closing > 0.3 * b.duration,
+                "{b:?}"
+            );
             assert!(b.peak >= 0.85 && b.peak <= 1.0);
         }
         durations.sort_by(|a, b| a.total_cmp(b));
@@ -420,7 +452,11 @@ mod tests {
         let p = speech_like(300.0, 5);
         let blinks = blink_events(&p, 300.0, &BlinkOptions::default());
         let doubles = blinks.iter().filter(|b| b.double).count();
-        assert!(doubles >= 1 && doubles * 6 < blinks.len(), "{doubles} of {}", blinks.len());
+        assert!(
+            doubles >= 1 && doubles * 6 < blinks.len(),
+            "{doubles} of {}",
+            blinks.len()
+        );
         for w in blinks.windows(2) {
             let gap = w[1].start - w[0].end();
             if w[1].double {
@@ -436,7 +472,14 @@ mod tests {
         let p = speech_like(600.0, 6);
         let (mut in_pause, mut in_speech) = (0usize, 0usize);
         for seed in 0..4 {
-            for b in blink_events(&p, 600.0, &BlinkOptions { seed, ..Default::default() }) {
+            for b in blink_events(
+                &p,
+                600.0,
+                &BlinkOptions {
+                    seed,
+                    ..Default::default()
+                },
+            ) {
                 if p.activity_at(b.start) < 0.5 {
                     in_pause += 1;
                 } else {
@@ -447,20 +490,30 @@ mod tests {
         let pause_share = p.activity.iter().filter(|&&a| a < 0.5).count() as f64 / p.len() as f64;
         let pause_rate = in_pause as f64 / pause_share;
         let speech_rate = in_speech as f64 / (1.0 - pause_share);
-        assert!(pause_rate > 1.5 * speech_rate, "pause {pause_rate:.0} vs speech {speech_rate:.0}");
+        assert!(
+            pause_rate > 1.5 * speech_rate,
+            "pause {pause_rate:.0} vs speech {speech_rate:.0}"
+        );
     }
 
     #[test]
     fn every_blink_shows_at_12_25_and_60_fps() {
         let p = speech_like(120.0, 7);
-        let opts = BlinkOptions { seed: 8, ..Default::default() };
+        let opts = BlinkOptions {
+            seed: 8,
+            ..Default::default()
+        };
         let blinks = blink_events(&p, 120.0, &opts);
         for rate in [12, 25, 60] {
             let f = fps(rate);
             let track = blink_track(&p, f, 120 * rate as usize, &opts);
             for b in &blinks {
                 let nearest = (b.peak_time() * rate as f64).round() as usize;
-                assert!(track[nearest] >= 0.8, "{rate} fps: {b:?} -> {}", track[nearest]);
+                assert!(
+                    track[nearest] >= 0.8,
+                    "{rate} fps: {b:?} -> {}",
+                    track[nearest]
+                );
             }
             // Closed runs (>= 0.8) never outnumber the blinks, and the eyes
             // are open (< 0.05) most of the time.
@@ -472,7 +525,13 @@ mod tests {
 
     #[test]
     fn a_blink_shorter_than_a_frame_is_not_lost() {
-        let b = Blink { start: 1.02, duration: 0.1, closing: 0.04, peak: 0.9, double: false };
+        let b = Blink {
+            start: 1.02,
+            duration: 0.1,
+            closing: 0.04,
+            peak: 0.9,
+            double: false,
+        };
         // At 12 fps the frames around it are at 1.0 and 1.083 s, where the
         // curve is 0 and 0.67; the one nearest the peak (1.06 s) gets it.
         assert!(b.closure_at(1.0) < 0.1 && b.closure_at(1.0 + 1.0 / 12.0) < 0.8);
@@ -488,13 +547,26 @@ mod tests {
     #[test]
     fn blink_times_do_not_depend_on_fps_and_follow_the_seed() {
         let p = speech_like(60.0, 9);
-        let opts = BlinkOptions { seed: 1, ..Default::default() };
+        let opts = BlinkOptions {
+            seed: 1,
+            ..Default::default()
+        };
         let a = blink_track(&p, fps(25), 1500, &opts);
         let b = blink_track(&p, fps(50), 3000, &opts);
         for i in 0..1500 {
-            assert!((a[i] - b[2 * i]).abs() < 1e-6 || a[i] >= 0.8 || b[2 * i] >= 0.8, "frame {i}");
+            assert!(
+                (a[i] - b[2 * i]).abs() < 1e-6 || a[i] >= 0.8 || b[2 * i] >= 0.8,
+                "frame {i}"
+            );
         }
-        let other = blink_events(&p, 60.0, &BlinkOptions { seed: 2, ..Default::default() });
+        let other = blink_events(
+            &p,
+            60.0,
+            &BlinkOptions {
+                seed: 2,
+                ..Default::default()
+            },
+        );
         assert_ne!(blink_events(&p, 60.0, &opts), other);
         assert_eq!(blink_events(&p, 60.0, &opts), blink_events(&p, 60.0, &opts));
     }
@@ -503,14 +575,24 @@ mod tests {
     fn idle_clips_blink() {
         let p = Prosody::silent(30.0);
         let track = blink_track(&p, fps(25), 750, &BlinkOptions::default());
-        let closed_runs = track.windows(2).filter(|w| w[0] < 0.8 && w[1] >= 0.8).count();
-        assert!((4..=14).contains(&closed_runs), "{closed_runs} blinks in 30 s");
+        let closed_runs = track
+            .windows(2)
+            .filter(|w| w[0] < 0.8 && w[1] >= 0.8)
+            .count();
+        assert!(
+            (4..=14).contains(&closed_runs),
+            "{closed_runs} blinks in 30 s"
+        );
     }
 
     fn accents(times: &[(f64, f32)]) -> Prosody {
         let mut p = Prosody::silent(8.0);
         for &(time, accent) in times {
-            p.prominences.push(Prominence { time, strength: accent, pitch_accent: accent });
+            p.prominences.push(Prominence {
+                time,
+                strength: accent,
+                pitch_accent: accent,
+            });
         }
         p
     }
@@ -551,12 +633,18 @@ mod tests {
         assert!(t(0.06) > 0.3 && t(0.06) < 0.7, "rise half-way at 60 ms");
         assert!((t(BROW_RISE + 0.05) - 1.0).abs() < 1e-6, "hold");
         let fall = BROW_RISE + r.hold;
-        assert!(t(fall + 0.15) > 0.3 && t(fall + 0.15) < 0.7, "fall half-way at 150 ms");
+        assert!(
+            t(fall + 0.15) > 0.3 && t(fall + 0.15) < 0.7,
+            "fall half-way at 150 ms"
+        );
         assert_eq!(t(fall + BROW_FALL + 0.01), 0.0);
         let one = brow_track(&p, fps(30), 240, &BrowOptions::default(), seed);
         let two = brow_track(&p, fps(30), 240, &BrowOptions { scale: 2.0 }, seed);
         let off = brow_track(&p, fps(30), 240, &BrowOptions { scale: 0.0 }, seed);
-        assert!(one.iter().zip(&two).all(|(a, b)| (2.0 * a - b).abs() < 1e-6));
+        assert!(one
+            .iter()
+            .zip(&two)
+            .all(|(a, b)| (2.0 * a - b).abs() < 1e-6));
         assert!(one.iter().any(|&v| v > 0.2));
         assert!(off.iter().all(|&v| v == 0.0));
     }
@@ -581,61 +669,5 @@ mod tests {
             assert!(e.pitch_accent >= BROW_MIN_ACCENT);
             assert!(p.activity_at(accent) > 0.5);
         }
-    }
-}
-
-#[cfg(test)]
-mod zz_report {
-    use super::*;
-    use crate::motion::prosody::{analyze, speech_like};
-    #[test]
-    #[ignore]
-    fn zz_report_numbers() {
-        let mut all = Vec::new();
-        let mut durs = Vec::new();
-        for seed in 0..20 {
-            for (name, p) in [("talk", speech_like(300.0, 100 + seed)), ("idle", Prosody::silent(300.0))] {
-                let b = blink_events(&p, 300.0, &BlinkOptions { seed, ..Default::default() });
-                let r = b.len() as f64 / 5.0;
-                all.push((name, r));
-                durs.extend(b.iter().map(|x| x.duration));
-            }
-        }
-        for name in ["talk", "idle"] {
-            let v: Vec<f64> = all.iter().filter(|x| x.0 == name).map(|x| x.1).collect();
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            let lo = v.iter().cloned().fold(1e9, f64::min);
-            let hi = v.iter().cloned().fold(0.0, f64::max);
-            println!("{name}: mean {m:.2}/min, min {lo:.1}, max {hi:.1}");
-        }
-        durs.sort_by(|a, b| a.total_cmp(b));
-        let q = |f: f64| durs[((durs.len() - 1) as f64 * f) as usize];
-        println!("durations: n {} min {:.3} p10 {:.3} median {:.3} p90 {:.3} max {:.3}", durs.len(), q(0.0), q(0.1), q(0.5), q(0.9), q(1.0));
-        for r in [6.0f32, 10.0, 30.0, 50.0] {
-            let v: f64 = (0..10).map(|s| blink_events(&speech_like(300.0, s), 300.0, &BlinkOptions { rate_per_minute: r, seed: s }).len() as f64 / 5.0).sum::<f64>() / 10.0;
-            println!("asked {r}/min: got {v:.1}/min");
-        }
-        // YIN accuracy
-        for f0 in [80.0f32, 100.0, 150.0, 220.0, 300.0, 450.0] {
-            for rate in [8000u32, 16000, 44100] {
-                let x: Vec<f32> = (0..rate as usize).map(|i| { let t = i as f32 / rate as f32; (1..=5).map(|k| 0.3 / k as f32 * (std::f32::consts::TAU * f0 * k as f32 * t).sin()).sum() }).collect();
-                let p = analyze(&crate::audio::AudioClip::new(x, rate));
-                let inner = &p.f0[10..p.f0.len() - 10];
-                let errs: Vec<f32> = inner.iter().map(|v| v.map_or(1.0, |f| (f / f0 - 1.0).abs())).collect();
-                let worst = errs.iter().cloned().fold(0.0, f32::max);
-                let mean = errs.iter().sum::<f32>() / errs.len() as f32;
-                println!("YIN {f0} Hz @ {rate}: mean err {:.3} %, worst {:.3} %", mean * 100.0, worst * 100.0);
-            }
-        }
-        let clip = crate::audio::load(&crate::testdata::example("speech.wav"), &Default::default()).unwrap();
-        let p = analyze(&clip);
-        let mut v: Vec<f32> = p.f0.iter().flatten().copied().collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        println!("speech.wav: {} frames, voiced {:.2}, F0 p10 {:.0} median {:.0} p90 {:.0}, active {:.2}, {} prominences ({} with accent>=0.45)",
-            p.len(), v.len() as f32 / p.len() as f32, v[v.len()/10], v[v.len()/2], v[v.len()*9/10],
-            p.activity.iter().filter(|&&a| a > 0.5).count() as f32 / p.len() as f32, p.prominences.len(),
-            p.prominences.iter().filter(|q| q.pitch_accent >= 0.45).count());
-        for q in &p.prominences { print!("{:.2}:{:.2}/{:.2} ", q.time, q.strength, q.pitch_accent); }
-        println!();
     }
 }

@@ -521,7 +521,10 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let src = f32_slice(self.name(), s, l)?;
         let mut out = vec![0f32; src.len()];
-        simd_dispatch!(gelu_into(&mut out, src));
+        // Large chunks on the rayon pool (the matmuls use it too).
+        out.par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(o, x)| simd_dispatch!(gelu_into(o, x)));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
@@ -563,7 +566,10 @@ impl CustomOp1 for ScaledSoftmax {
         let src = f32_slice(self.name(), s, l)?;
         let dim = l.dims().last().copied().unwrap_or(1).max(1);
         let mut out = vec![0f32; src.len()];
-        simd_dispatch!(softmax_rows(&mut out, src, dim, self.scale));
+        let rows = (1usize << 16).div_ceil(dim).max(1) * dim;
+        out.par_chunks_mut(rows)
+            .zip(src.par_chunks(rows))
+            .for_each(|(o, x)| simd_dispatch!(softmax_rows(o, x, dim, self.scale)));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
