@@ -14,15 +14,17 @@
 //! Run (from the repository root; `RAYON_NUM_THREADS=2` to pin 2 threads):
 //! `cargo bench -p voxportrait-core --bench motion`. `-- --quick` runs only
 //! the default configuration.
+//!
+//! The comparison with candle-transformers' Whisper encoder on the same
+//! windows is `bench/whisper_reference.rs`, in the `voxportrait-xcheck`
+//! crate (candle-transformers is too heavy to compile in CI):
+//! `cargo bench -p voxportrait-xcheck --bench whisper_reference`.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
 use voxportrait_core::audio::{self, mel, LoadOptions};
-use voxportrait_core::motion::whisper::{
-    ChunkOptions, WhisperEncoder, FEATURE_DIM, MAX_WINDOW, SAMPLE_RATE, WEIGHTS_FILE,
-};
+use voxportrait_core::motion::whisper::{ChunkOptions, WhisperEncoder, SAMPLE_RATE};
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -175,70 +177,9 @@ fn main() {
             3,
         );
     }
-    if !quick {
-        // The same ten 10 s windows through candle-transformers' Whisper
-        // encoder (tanh GELU, scalar element-wise ops), for comparison.
-        let mut reference = candle_transformers_encoder();
-        let opts = ChunkOptions::default();
-        let hop = opts.window - 2 * opts.context;
-        let total = samples.len().div_ceil(320);
-        let windows = 1 + total.saturating_sub(opts.window).div_ceil(hop);
-        let lm = mel::LogMel::new();
-        let r = best_with_cpu(2, || {
-            for k in 0..windows {
-                let mut m = Vec::new();
-                lm.frames(&samples, 2 * k * hop, 2 * opts.window, &mut m);
-                mel::normalize(&mut m);
-                let x = Tensor::from_vec(m, (1, 2 * opts.window, mel::N_MELS), &Device::Cpu)
-                    .unwrap()
-                    .transpose(1, 2)
-                    .unwrap()
-                    .contiguous()
-                    .unwrap();
-                std::hint::black_box(reference.forward(&x, true).unwrap());
-            }
-        });
-        row("candle-transformers encoder, same", r);
-    }
     println!(
         "default: {:.1} ms per second of audio, {:.1}x real time",
         default / secs * 1e3,
         secs / default
     );
-}
-
-/// candle-transformers' Whisper encoder on the same weights (it builds the
-/// encoder only inside a full model, so it gets an empty decoder).
-fn candle_transformers_encoder() -> candle_transformers::models::whisper::model::AudioEncoder {
-    use candle_transformers::models::whisper as cw;
-    let bytes = std::fs::read(repo(&format!("models/{WEIGHTS_FILE}"))).unwrap();
-    let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    for (name, shape) in [
-        ("model.decoder.embed_tokens.weight", &[1, FEATURE_DIM][..]),
-        (
-            "model.decoder.embed_positions.weight",
-            &[1, FEATURE_DIM][..],
-        ),
-        ("model.decoder.layer_norm.weight", &[FEATURE_DIM][..]),
-        ("model.decoder.layer_norm.bias", &[FEATURE_DIM][..]),
-    ] {
-        tensors.insert(
-            name.into(),
-            Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap(),
-        );
-    }
-    let config = cw::Config {
-        num_mel_bins: mel::N_MELS,
-        max_source_positions: MAX_WINDOW,
-        d_model: FEATURE_DIM,
-        encoder_attention_heads: 6,
-        encoder_layers: 4,
-        vocab_size: 1,
-        max_target_positions: 1,
-        decoder_attention_heads: 6,
-        decoder_layers: 0,
-        suppress_tokens: Vec::new(),
-    };
-    let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-    cw::model::Whisper::load(&vb, config).unwrap().encoder
 }

@@ -16,10 +16,15 @@ fi
 .venv/bin/python -m pip install --quiet '.[test]'
 
 echo "== Rust core unit tests"
-# Release profile, so the network parity tests run at real speed. (It does
-# not yet reuse the dependencies maturin compiled for the wheel: candle is
-# rebuilt once more, ~7 min on 2 cores; see the notes on why.) The core's MP4 test uses the ffmpeg
-# pip installed; the Python tests find it on their own, as users' runs do.
+# Release profile, so the network parity tests run at real speed. It reuses
+# every dependency maturin compiled for the wheel (candle, image, symphonia,
+# serde...: the same features, so the same artifacts), and compiles only the
+# core's own unit tests, about 2.5 min on 2 cores. That holds only while the
+# core's dev-dependencies turn on no feature the wheel lacks: see the note in
+# rust/voxportrait-core/Cargo.toml, and rust/voxportrait-xcheck for the
+# cross-checks kept out of CI for that reason. The core's MP4 test uses the
+# ffmpeg pip installed; the Python tests find it on their own, as users' runs
+# do.
 VOXPORTRAIT_FFMPEG="$(.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
     cargo test --release --quiet -p voxportrait-core
 
