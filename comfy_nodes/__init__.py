@@ -1,13 +1,40 @@
 """VoxPortrait's ComfyUI node pack (category ``VoxPortrait``).
 
-The node classes arrive with the ComfyUI work item; until then the pack
-registers no nodes, so a clone into ``custom_nodes/`` loads cleanly and shows
-nothing. Node modules must keep imports of ``voxportrait``, torch and numpy
-inside the functions that run a node, so that ComfyUI's start-up stays fast.
+Node modules import only the standard library at import time; numpy,
+torch and ``voxportrait`` are imported inside the functions that run a
+node, so ComfyUI's start-up stays fast. The nodes that need the renderer
+(Animate, Render Motion, streaming save) are described in
+``nodes_render.py`` and register there when the renderer lands.
 """
 
-#: Node type name -> class. Filled as nodes land.
-NODE_CLASS_MAPPINGS: dict = {}
+from . import nodes_render
+from .nodes_face import VoxPortraitFaceAnalyze
+from .nodes_motion import (VoxPortraitAudioToMotion, VoxPortraitIdleMotion, VoxPortraitLoadMotion,
+                           VoxPortraitMotionEdit, VoxPortraitSaveMotion)
+from .nodes_video import VoxPortraitSaveTalkingVideo
+
+#: Node type name -> class.
+NODE_CLASS_MAPPINGS: dict = {
+    "VoxPortraitFaceAnalyze": VoxPortraitFaceAnalyze,
+    "VoxPortraitAudioToMotion": VoxPortraitAudioToMotion,
+    "VoxPortraitIdleMotion": VoxPortraitIdleMotion,
+    "VoxPortraitMotionEdit": VoxPortraitMotionEdit,
+    "VoxPortraitLoadMotion": VoxPortraitLoadMotion,
+    "VoxPortraitSaveMotion": VoxPortraitSaveMotion,
+    "VoxPortraitSaveTalkingVideo": VoxPortraitSaveTalkingVideo,
+}
+NODE_CLASS_MAPPINGS.update(nodes_render.NODE_CLASS_MAPPINGS)
 
 #: Node type name -> title shown in the UI.
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict = {
+    "VoxPortraitFaceAnalyze": "Face Analyze (VoxPortrait)",
+    "VoxPortraitAudioToMotion": "Audio To Motion (VoxPortrait)",
+    "VoxPortraitIdleMotion": "Idle Motion (VoxPortrait)",
+    "VoxPortraitMotionEdit": "Motion Edit (VoxPortrait)",
+    "VoxPortraitLoadMotion": "Load Motion (VoxPortrait)",
+    "VoxPortraitSaveMotion": "Save Motion (VoxPortrait)",
+    "VoxPortraitSaveTalkingVideo": "Save Talking Video (VoxPortrait)",
+}
+NODE_DISPLAY_NAME_MAPPINGS.update(nodes_render.NODE_DISPLAY_NAME_MAPPINGS)
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,0 +1,1 @@
+"""Fake ``comfy`` package for the node tests (see ../README.md)."""

@@ -1,0 +1,706 @@
+"""The ComfyUI node pack, run through small fakes of ComfyUI's modules.
+
+ComfyUI is not a registry package, so CI has neither it nor torch: the
+``comfy_host`` fixture puts the fakes in ``tests/comfy_fakes/`` into
+``sys.modules`` for one test (and takes them out again), and host tensors
+are numpy arrays or the minimal :class:`FakeTensor` below (``.cpu().numpy()``
+like torch). Every node class is exercised: shapes, dtypes, value ranges,
+progress reports and interruption.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import wave
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from helpers import DATA, EXAMPLES, PORTRAIT, ROOT, SPEECH, SPEECH_1S, probe_mp4
+
+FAKES = ROOT / "tests" / "comfy_fakes"
+
+
+def _load_pack():
+    """Loads ``comfy_nodes`` by path as a package, the way ComfyUI loads the repository."""
+    name = "voxportrait_comfy_nodes_under_test"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "comfy_nodes" / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT / "comfy_nodes")])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+pack = _load_pack()
+NODES = pack.NODE_CLASS_MAPPINGS
+me = importlib.import_module(pack.__name__ + ".motion_edit")
+host = importlib.import_module(pack.__name__ + "._host")
+mp4 = importlib.import_module(pack.__name__ + ".mp4")
+
+
+class FakeTensor:
+    """The part of ``torch.Tensor`` the nodes use: shape, indexing, ``.cpu().numpy()``."""
+
+    def __init__(self, a):
+        self._a = np.asarray(a)
+
+    @property
+    def shape(self):
+        return self._a.shape
+
+    def __getitem__(self, i):
+        return FakeTensor(self._a[i])
+
+    def __len__(self):
+        return len(self._a)
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def is_floating_point(self):
+        return self._a.dtype.kind == "f"
+
+    def float(self):
+        return FakeTensor(self._a.astype(np.float32))
+
+    def numpy(self):
+        return self._a
+
+
+class Host:
+    """What a test sees of the fake host."""
+
+    def __init__(self, root):
+        self.input = root / "input"
+        self.output = root / "output"
+        self.temp = root / "temp"
+        for d in (self.input, self.output, self.temp):
+            d.mkdir()
+        self.utils = sys.modules["comfy.utils"]
+        self.mm = sys.modules["comfy.model_management"]
+        self.folder_paths = sys.modules["folder_paths"]
+
+    @property
+    def bars(self):
+        return self.utils.BARS
+
+    def files(self, folder=None):
+        """Every file under the output folder (hidden ones included), relative."""
+        root = folder or self.output
+        return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+
+
+@pytest.fixture
+def comfy_host(tmp_path, monkeypatch):
+    """The fakes as ``comfy``, ``comfy.utils``, ``comfy.model_management`` and
+    ``folder_paths`` in ``sys.modules``, for this test only."""
+    mods = {}
+    for name, rel in (("comfy", "comfy/__init__.py"), ("comfy.utils", "comfy/utils.py"),
+                      ("comfy.model_management", "comfy/model_management.py"),
+                      ("folder_paths", "folder_paths.py")):
+        spec = importlib.util.spec_from_file_location(
+            name, FAKES / rel, submodule_search_locations=[str(FAKES / "comfy")] if name == "comfy" else None)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mods[name] = mod
+    mods["comfy"].utils = mods["comfy.utils"]
+    mods["comfy"].model_management = mods["comfy.model_management"]
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    h = Host(tmp_path)
+    fp = mods["folder_paths"]
+    fp.base.update(input=str(h.input), output=str(h.output), temp=str(h.temp))
+    yield h
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+def image_batch(path=PORTRAIT, n=1):
+    import voxportrait
+
+    rgb = voxportrait.load_image(str(path))
+    a = rgb.astype(np.float32)[None] / 255.0
+    return np.repeat(a, n, axis=0) if n > 1 else a
+
+
+def wav_audio(path):
+    """A PCM WAV as ComfyUI AUDIO: waveform [1, C, T] float32, like LoadAudio."""
+    with wave.open(str(path)) as w:
+        c, rate, n = w.getnchannels(), w.getframerate(), w.getnframes()
+        assert w.getsampwidth() == 2
+        data = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float32) / 32768.0
+    return {"waveform": data.reshape(n, c).T[None].copy(), "sample_rate": rate}
+
+
+def node(name):
+    return NODES[name]()
+
+
+# --- the V1 node contract ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(NODES))
+def test_every_node_follows_the_v1_contract(name, comfy_host):
+    cls = NODES[name]
+    assert cls.CATEGORY == "VoxPortrait"
+    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
+    assert callable(getattr(cls, cls.FUNCTION))
+    spec = cls.INPUT_TYPES()
+    assert set(spec) <= {"required", "optional", "hidden"}
+    for group in ("required", "optional"):
+        for inp, desc in spec.get(group, {}).items():
+            assert len(desc) == 2 and desc[1].get("tooltip"), f"{name}.{inp} has no tooltip"
+            kind = desc[0]
+            if kind in ("INT", "FLOAT"):
+                opts = desc[1]
+                assert opts["min"] <= opts["default"] <= opts["max"], (name, inp)
+            elif isinstance(kind, list) and kind:
+                assert desc[1].get("default", kind[0]) in kind, (name, inp)
+    assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES) == len(cls.OUTPUT_TOOLTIPS)
+    assert all(cls.OUTPUT_TOOLTIPS)
+    assert name in pack.NODE_DISPLAY_NAME_MAPPINGS
+    # The function takes exactly the declared inputs.
+    import inspect
+
+    params = set(inspect.signature(getattr(cls, cls.FUNCTION)).parameters) - {"self"}
+    assert params == set(spec.get("required", {})) | set(spec.get("optional", {})), name
+
+
+def test_combo_lists_match_the_package():
+    import voxportrait
+
+    nm = sys.modules[pack.__name__ + ".nodes_motion"]
+    assert nm.ENGINES == tuple(voxportrait.ENGINES)
+    assert nm.HEAD_PRESETS == tuple(voxportrait.HEAD_PRESETS)
+
+
+def test_the_renderer_nodes_are_not_registered_yet():
+    assert not {"VoxPortraitAnimate", "VoxPortraitRenderMotion"} & set(NODES)
+
+
+def test_importing_the_pack_imports_nothing_heavy(tmp_path):
+    code = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("p", {str(ROOT / 'comfy_nodes' / '__init__.py')!r},
+    submodule_search_locations=[{str(ROOT / 'comfy_nodes')!r}])
+m = importlib.util.module_from_spec(spec); sys.modules["p"] = m; spec.loader.exec_module(m)
+assert len(m.NODE_CLASS_MAPPINGS) == 7, m.NODE_CLASS_MAPPINGS
+heavy = [x for x in ("torch", "numpy", "voxportrait", "comfy", "folder_paths") if x in sys.modules]
+assert not heavy, heavy
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+# --- host helpers ------------------------------------------------------------------------------
+
+
+def test_tensor_conversion_accepts_torch_like_and_numpy():
+    a = np.random.default_rng(0).random((2, 5, 7, 3), dtype=np.float32)
+    assert np.array_equal(host.to_numpy(FakeTensor(a)), a)
+    assert np.array_equal(host.to_numpy(a), a)
+    out = host.uint8_to_image(np.full((4, 6, 3), 255, np.uint8))
+    assert out.shape == (1, 4, 6, 3) and out.dtype == np.float32 and float(out.max()) == 1.0
+
+
+def test_float_to_uint8_handles_gray_alpha_and_mask():
+    gray = np.full((4, 4, 1), 0.5, np.float32)
+    assert host.float_to_uint8_rgb(gray).shape == (4, 4, 3)
+    rgba = np.zeros((4, 4, 4), np.float32)  # black, fully transparent -> white
+    assert (host.float_to_uint8_rgb(rgba) == 255).all()
+    mask = np.ones((4, 4), np.float32)  # LoadImage's mask: 1 = transparent
+    assert (host.float_to_uint8_rgb(np.zeros((4, 4, 3), np.float32), mask) == 255).all()
+    assert (host.float_to_uint8_rgb(np.full((2, 2, 3), 7.0, np.float32)) == 255).all()  # clipped
+    with pytest.raises(host.NodeError, match="mask is 3x3"):
+        host.float_to_uint8_rgb(np.zeros((4, 4, 3), np.float32), np.zeros((3, 3), np.float32))
+
+
+def test_fps_text_reads_ntsc_rates_like_the_core():
+    assert host.fps_text(25.0) == "25"
+    assert host.fps_fraction(29.97) == Fraction(30000, 1001)
+    assert host.fps_fraction(23.976) == Fraction(24000, 1001)
+    assert host.fps_fraction(12.5) == Fraction(25, 2)
+    with pytest.raises(host.NodeError):
+        host.fps_text(0)
+
+
+def test_size_check_for_refinement_names_the_next_good_size():
+    host.require_multiple_of(512, 768, 8)
+    with pytest.raises(host.NodeError, match=r"divisible by 8, got 513x767; use 520x768"):
+        host.require_multiple_of(513, 767, 8)
+
+
+def test_audio_mono_downmixes_and_rejects_empty():
+    w = np.stack([np.full(100, 0.2, np.float32), np.full(100, 0.4, np.float32)])[None]
+    mono, rate = host.audio_mono({"waveform": FakeTensor(w), "sample_rate": 22050})
+    assert rate == 22050 and mono.shape == (100,) and mono.dtype == np.float32
+    assert np.allclose(mono, 0.3)
+    for bad in (np.zeros((1, 1, 0), np.float32), np.zeros((0, 1, 10), np.float32)):
+        with pytest.raises(host.NodeError, match="empty"):
+            host.audio_mono({"waveform": bad, "sample_rate": 16000})
+    with pytest.raises(host.NodeError, match="sample_rate"):
+        host.audio_mono({"waveform": w})
+
+
+# --- Face Analyze ------------------------------------------------------------------------------
+
+
+def test_face_analyze_returns_a_face_and_an_overlay(comfy_host):
+    img = image_batch()
+    face, overlay = node("VoxPortraitFaceAnalyze").analyze(FakeTensor(img), -1, 0, 0.0)
+    assert (face.width, face.height, face.index, face.count, face.image_index) == (512, 512, 0, 1, 0)
+    assert face.face.landmarks.shape == (468, 3)
+    x0, y0, x1, y1 = face.face.box
+    assert 0 <= x0 < x1 <= 512 and 0 <= y0 < y1 <= 512
+    assert overlay.shape == (1, 512, 512, 3) and overlay.dtype == np.float32
+    assert 0.0 <= overlay.min() and overlay.max() <= 1.0
+    assert np.abs(overlay - img).mean() > 1e-3  # something was drawn
+    bar = comfy_host.bars[-1]
+    assert bar.total == 2 and bar.current == 2
+    assert "face 1 of 1" in repr(face)
+
+
+def test_face_analyze_picks_among_several_faces(comfy_host):
+    img = image_batch(DATA / "face" / "two_faces.jpg")
+    n = node("VoxPortraitFaceAnalyze")
+    largest, ov0 = n.analyze(img, -1, 0, 0.0)
+    second, ov1 = n.analyze(img, 1, 0, 0.0)
+    assert largest.count == second.count == 2
+    assert (largest.index, second.index) == (0, 1)
+
+    def area(f):
+        x0, y0, x1, y1 = f.face.box
+        return (x1 - x0) * (y1 - y0)
+
+    assert area(largest) > area(second)
+    assert not np.array_equal(ov0, ov1)  # the highlight frame moved
+    with pytest.raises(host.NodeError, match="face_index 2 is out of range: found 2 face"):
+        n.analyze(img, 2, 0, 0.0)
+
+
+def test_face_analyze_batch_uses_image_index_and_mask(comfy_host):
+    batch = np.concatenate([np.zeros((1, 512, 512, 3), np.float32), image_batch()])
+    n = node("VoxPortraitFaceAnalyze")
+    face, overlay = n.analyze(batch, 0, 1, 0.0)
+    assert face.image_index == 1 and overlay.shape == (1, 512, 512, 3)
+    with pytest.raises(host.NodeError, match="image_index 2 is out of range"):
+        n.analyze(batch, 0, 2, 0.0)
+    # ComfyUI's 64x64 "no alpha" placeholder mask is ignored; a real one is applied.
+    n.analyze(image_batch(), 0, 0, 0.0, mask=np.zeros((1, 64, 64), np.float32))
+    import voxportrait
+
+    with pytest.raises(voxportrait.InputError, match="no face"):
+        n.analyze(image_batch(), 0, 0, 0.0, mask=np.ones((1, 512, 512), np.float32))
+
+
+def test_face_analyze_no_face_is_a_one_line_error(comfy_host):
+    import voxportrait
+
+    with pytest.raises(voxportrait.InputError) as e:
+        node("VoxPortraitFaceAnalyze").analyze(np.full((1, 96, 128, 3), 0.5, np.float32), -1, 0, 0.0)
+    assert "no face found" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_face_analyze_stops_when_interrupted(comfy_host):
+    comfy_host.mm.interrupt_current_processing()
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        node("VoxPortraitFaceAnalyze").analyze(image_batch(), -1, 0, 0.0)
+
+
+# --- Audio To Motion / Idle Motion -------------------------------------------------------------
+
+
+def test_audio_to_motion_takes_stereo_44k_audio(comfy_host):
+    audio = wav_audio(SPEECH_1S)
+    assert audio["waveform"].shape == (1, 2, 44100) and audio["sample_rate"] == 44100
+    (m,) = node("VoxPortraitAudioToMotion").run(audio, 25.0, "learned", 1.0, "calm", 1.0, 17.0, 1.0, False, 0)
+    assert m.frames == 25 and m.fps == 25
+    assert m.expression.shape == (25, 9) and m.head.shape == (25, 6) and m.gaze.shape == (25, 2)
+    assert m.expression.dtype == np.float32
+    assert m.expression[:, 0].max() > 0.1  # the jaw opens on speech
+    assert comfy_host.bars[-1].total == 1 and comfy_host.bars[-1].current == 1
+
+
+def test_audio_to_motion_at_any_rate_and_channel_count(comfy_host):
+    import voxportrait
+
+    samples, rate = voxportrait.load_audio(str(SPEECH))
+    assert rate == 16000
+    n = node("VoxPortraitAudioToMotion")
+    args = (29.97, "energy", 1.0, "calm", 1.0, 17.0, 1.0, False, 3)
+    (m16,) = n.run({"waveform": FakeTensor(samples[None, None]), "sample_rate": 16000}, *args)
+    up = voxportrait.resample(samples, 16000, 48000)
+    (m48,) = n.run({"waveform": np.stack([up, up])[None], "sample_rate": 48000}, *args)
+    expected = math.floor(Fraction(len(samples), 16000) * Fraction(30000, 1001) + Fraction(1, 2))
+    assert m16.frames == m48.frames == expected and m16.fps == Fraction(30000, 1001)
+    # Same speech at another rate: the same motion, up to a rare discrete viseme flip.
+    assert np.abs(m16.expression - m48.expression).mean() < 0.02
+    assert np.corrcoef(m16.expression[:, 0], m48.expression[:, 0])[0, 1] > 0.95
+
+
+def test_audio_to_motion_options(comfy_host):
+    audio = wav_audio(SPEECH_1S)
+    n = node("VoxPortraitAudioToMotion")
+    (still,) = n.run(audio, 25.0, "learned", 0.0, "lively", 1.0, 0.0, 0.0, True, 0)
+    assert np.allclose(still.head[:, :5], 0.0, atol=1e-6) and np.allclose(still.head[:, 5], 1.0, atol=1e-6)
+    assert np.allclose(still.expression[:, :6], 0.0)  # mouth_scale 0: mouth closed
+    assert np.allclose(still.expression[:, 6:8], 0.0)  # blink_rate 0
+
+
+def test_audio_to_motion_errors(comfy_host):
+    import voxportrait
+
+    n = node("VoxPortraitAudioToMotion")
+    args = (25.0, "learned", 1.0, "calm", 1.0, 17.0, 1.0, False, 0)
+    with pytest.raises(host.NodeError, match="empty"):
+        n.run({"waveform": np.zeros((1, 2, 0), np.float32), "sample_rate": 44100}, *args)
+    with pytest.raises(voxportrait.InputError, match="silent"):
+        n.run({"waveform": np.zeros((1, 1, 16000), np.float32), "sample_rate": 16000}, *args)
+    comfy_host.mm.interrupt_current_processing()
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        n.run(wav_audio(SPEECH_1S), *args)
+
+
+def test_idle_motion(comfy_host):
+    n = node("VoxPortraitIdleMotion")
+    (m,) = n.run(2.0, 30.0, "calm", 1.0, 17.0, False, 1)
+    assert m.frames == 60 and m.fps == 30
+    assert np.allclose(m.expression[:, :6], 0.0)  # closed mouth
+    assert np.ptp(m.head[:, 0]) > 0  # the head moves
+    (still,) = n.run(1.0, 25.0, "calm", 1.0, 0.0, True, 1)
+    assert still.frames == 25 and np.allclose(still.head[:, :3], 0.0) and np.allclose(still.expression, 0.0)
+    (again,) = n.run(2.0, 30.0, "calm", 1.0, 17.0, False, 1)
+    assert np.array_equal(again.head, m.head)  # same seed, same motion
+
+
+# --- motion_edit (pure numpy) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def speech_motion():
+    import voxportrait
+
+    return voxportrait.audio_to_motion(str(SPEECH), fps=25, seed=5)
+
+
+@pytest.fixture(scope="module")
+def idle():
+    import voxportrait
+
+    return voxportrait.idle_motion(1.0, fps=25, seed=2)
+
+
+def frozen(m):
+    return m.expression.copy(), m.head.copy(), m.gaze.copy()
+
+
+def unchanged(m, saved):
+    return all(np.array_equal(a, b, equal_nan=True) for a, b in zip((m.expression, m.head, m.gaze), saved))
+
+
+def test_scale_multiplies_mouth_pose_and_brows(speech_motion):
+    saved = frozen(speech_motion)
+    m = me.scale(speech_motion, mouth=0.5, pose=2.0, brows=0.0)
+    assert unchanged(speech_motion, saved)
+    src = speech_motion
+    assert np.allclose(m.expression[:, 0], src.expression[:, 0] * 0.5)
+    assert np.allclose(m.expression[:, 1], np.minimum(src.expression[:, 1] * 0.5, 1.0))
+    assert np.allclose(m.expression[:, 6:8], src.expression[:, 6:8])  # blinks untouched
+    assert np.allclose(m.expression[:, 8], 0.0)
+    assert np.allclose(m.head[:, :5], src.head[:, :5] * 2.0)
+    assert np.allclose(m.head[:, 5] - 1.0, (src.head[:, 5] - 1.0) * 2.0, atol=1e-6)
+    assert m.rhubarb_tsv() == src.rhubarb_tsv()  # timing kept: exports kept
+    still = me.scale(src, pose=0.0)
+    assert np.allclose(still.head[:, :5], 0.0) and np.allclose(still.head[:, 5], 1.0)
+    assert np.allclose(me.scale(src, mouth=4.0).expression[:, 1].max(), 1.0)
+    with pytest.raises(ValueError):
+        me.scale(src, mouth=5.0)
+
+
+def test_blinks_off_and_pose_override(speech_motion):
+    src = speech_motion
+    assert src.expression[:, 6].max() > 0.5
+    off = me.set_blinks(src, False)
+    assert np.allclose(off.expression[:, 6:8], 0.0)
+    assert np.array_equal(off.expression[:, :6], src.expression[:, :6])
+    const = me.override_pose(src, 10.0, -5.0, 2.0, mode="constant")
+    assert np.allclose(const.head[:, :3], np.radians([10.0, -5.0, 2.0]), atol=1e-6)
+    assert np.allclose(const.head[:, 3:5], 0.0) and np.allclose(const.head[:, 5], 1.0)
+    off = me.override_pose(src, 10.0, 0.0, 0.0, mode="offset")
+    assert np.allclose(off.head[:, 0], src.head[:, 0] + np.radians(10.0), atol=1e-6)
+    assert np.array_equal(off.head[:, 1:], src.head[:, 1:])
+    assert np.array_equal(me.override_pose(src, 10, 10, 10, mode="none").head, src.head)
+    with pytest.raises(ValueError):
+        me.override_pose(src, mode="sideways")
+
+
+def test_retime_keeps_duration(speech_motion):
+    m = me.retime(speech_motion, 50)
+    assert m.fps == 50 and abs(m.frames - 2 * speech_motion.frames) <= 1
+    assert np.allclose(m.expression[::2][:10], speech_motion.expression[:10], atol=1e-6)
+    ntsc = me.retime(speech_motion, Fraction(30000, 1001))
+    assert abs(ntsc.duration - speech_motion.duration) < 1.0 / 25
+    assert ntsc.posteriors is None and not ntsc.segments  # timing changed: audio data dropped
+
+
+def test_concatenate_and_crossfade(speech_motion, idle):
+    saved = frozen(speech_motion)
+    hard = me.concatenate(speech_motion, idle)
+    assert unchanged(speech_motion, saved)
+    n = speech_motion.frames
+    assert hard.frames == n + idle.frames and hard.fps == 25
+    assert np.array_equal(hard.head[n:], idle.head)
+    soft = me.concatenate(speech_motion, idle, crossfade=6)
+    jump_hard = np.abs(hard.head[n] - hard.head[n - 1]).max()
+    jump_soft = np.abs(soft.head[n] - soft.head[n - 1]).max()
+    assert jump_soft < jump_hard or jump_hard < 1e-6
+    assert np.array_equal(soft.head[n + 6:], idle.head[6:])  # eased only over the crossfade
+    assert not soft._exports
+    idle30 = me.retime(idle, 30)
+    mixed = me.concatenate(speech_motion, idle30)  # other fps: retimed to the first
+    assert mixed.fps == 25 and mixed.frames == n + 25
+
+
+def test_splice_replaces_a_range(speech_motion, idle):
+    n, k = speech_motion.frames, idle.frames
+    same_len = me.splice(speech_motion, idle, 50)
+    assert same_len.frames == n
+    assert np.array_equal(same_len.expression[50:50 + k], idle.expression)
+    assert np.array_equal(same_len.expression[:50], speech_motion.expression[:50])
+    assert np.array_equal(same_len.expression[50 + k:], speech_motion.expression[50 + k:])
+    shorter = me.splice(speech_motion, idle, 10, 110)
+    assert shorter.frames == n - 100 + k
+    appended = me.splice(speech_motion, idle, n + 1000)
+    assert appended.frames == n + k
+    tail = me.splice(speech_motion, idle, n - 5)  # runs past the end: grows
+    assert tail.frames == n - 5 + k
+    eased = me.splice(speech_motion, idle, 50, crossfade=4)
+    assert np.array_equal(eased.expression[50 + 4:50 + k], idle.expression[4:])
+    with pytest.raises(ValueError):
+        me.splice(speech_motion, idle, 20, 10)
+    with pytest.raises(ValueError):
+        me.splice(speech_motion, idle, -1)
+
+
+def test_trim_and_json_round_trip(speech_motion, tmp_path):
+    import voxportrait
+
+    t = me.trim(speech_motion, 10, 60)
+    assert t.frames == 50
+    path = tmp_path / "m.json"
+    me.set_blinks(t, False).save(path)
+    back = voxportrait.Motion.load(path)
+    assert back.frames == 50 and np.allclose(back.expression[:, 6:8], 0.0)
+
+
+# --- Motion Edit node --------------------------------------------------------------------------
+
+
+def edit_args(**kw):
+    args = dict(mouth_scale=1.0, pose_scale=1.0, brow_scale=1.0, blinks="keep", pose_override="none", yaw=0.0,
+                pitch=0.0, roll=0.0, combine="none", splice_start=0, splice_end=-1, crossfade=4)
+    args.update(kw)
+    return args
+
+
+def test_motion_edit_node(comfy_host, speech_motion, idle):
+    n = node("VoxPortraitMotionEdit")
+    saved = frozen(speech_motion)
+    (m,) = n.edit(speech_motion, **edit_args(mouth_scale=2.0, blinks="off", pose_override="constant", yaw=15.0,
+                                             combine="concatenate", crossfade=0), other_motion=idle)
+    assert unchanged(speech_motion, saved)
+    assert m.frames == speech_motion.frames + idle.frames
+    assert np.allclose(m.expression[:, 6:8], 0.0)
+    assert np.allclose(m.head[:, 0], math.radians(15.0), atol=1e-6)
+    assert np.allclose(m.expression[:speech_motion.frames, 0], speech_motion.expression[:, 0] * 2.0)
+    bar = comfy_host.bars[-1]
+    assert bar.total == 4 and bar.updates == [1, 2, 3, 4]
+    (same,) = n.edit(speech_motion, **edit_args())
+    assert unchanged(same, saved)
+    (sp,) = n.edit(speech_motion, **edit_args(combine="splice", splice_start=30), other_motion=idle)
+    assert sp.frames == speech_motion.frames
+
+
+def test_motion_edit_errors_and_interruption(comfy_host, speech_motion, idle):
+    n = node("VoxPortraitMotionEdit")
+    with pytest.raises(host.NodeError, match="no other_motion"):
+        n.edit(speech_motion, **edit_args(combine="splice"))
+    with pytest.raises(host.NodeError, match="must not come before"):
+        n.edit(speech_motion, **edit_args(combine="splice", splice_start=20, splice_end=10), other_motion=idle)
+    comfy_host.mm.interrupt_after(2)
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        n.edit(speech_motion, **edit_args())
+
+
+# --- Save Motion / Load Motion -----------------------------------------------------------------
+
+
+def test_save_and_load_motion(comfy_host, speech_motion):
+    save = node("VoxPortraitSaveMotion")
+    r1 = save.save(speech_motion, "voxportrait/motion", "rhubarb-tsv")
+    r2 = save.save(speech_motion, "voxportrait/motion", "none")
+    p1, p2 = r1["result"][0], r2["result"][0]
+    assert p1.endswith(os.path.join("voxportrait", "motion_00001_.json"))
+    assert p2.endswith(os.path.join("voxportrait", "motion_00002_.json"))
+    assert comfy_host.files() == ["voxportrait/motion_00001_.json", "voxportrait/motion_00001_.tsv",
+                                  "voxportrait/motion_00002_.json"]
+    assert r1["ui"]["motion_files"][0] == {"filename": "motion_00001_.json", "subfolder": "voxportrait",
+                                           "type": "output"}
+    assert "frames at 25 fps" in r1["ui"]["text"][0]
+    tsv = (comfy_host.output / "voxportrait" / "motion_00001_.tsv").read_text()
+    assert tsv.strip() and tsv == speech_motion.rhubarb_tsv()
+
+    # Load: input-folder files and saved ones, marked [output].
+    (comfy_host.input / "mine.json").write_text(speech_motion.to_json())
+    (comfy_host.input / "notes.txt").write_text("x")
+    load = NODES["VoxPortraitLoadMotion"]
+    choices = load.INPUT_TYPES()["required"]["motion_file"][0]
+    assert choices == ["mine.json", "voxportrait/motion_00001_.json [output]",
+                       "voxportrait/motion_00002_.json [output]"]
+    for choice in (choices[0], choices[1]):
+        assert load.VALIDATE_INPUTS(choice) is True
+        (m,) = load().load(choice)
+        assert m.frames == speech_motion.frames and m.fps == speech_motion.fps
+        assert np.allclose(m.expression, speech_motion.expression, atol=1e-6)
+        assert np.allclose(m.head, speech_motion.head, atol=1e-6)
+    assert load.IS_CHANGED("mine.json") == load.IS_CHANGED("mine.json")
+    assert load.VALIDATE_INPUTS("gone.json") == "Invalid motion file: gone.json"
+
+
+def test_save_motion_errors(comfy_host, speech_motion, idle):
+    save = node("VoxPortraitSaveMotion")
+    with pytest.raises(host.NodeError, match="viseme exports exist only"):
+        save.save(me.concatenate(speech_motion, idle), "voxportrait/motion", "ovr")
+    with pytest.raises(Exception, match="outside the output folder"):
+        save.save(idle, "../escape", "none")
+    assert comfy_host.files() == []
+
+
+def test_load_motion_rejects_a_bad_file(comfy_host):
+    import voxportrait
+
+    (comfy_host.input / "bad.json").write_text("{not json")
+    with pytest.raises(voxportrait.InputError):
+        node("VoxPortraitLoadMotion").load("bad.json")
+
+
+# --- Save Talking Video ------------------------------------------------------------------------
+
+
+def frames_batch(n, width, height):
+    """n frames of the portrait, resized by sampling, with a moving bar so frames differ."""
+    import voxportrait
+
+    src = voxportrait.load_image(str(PORTRAIT)).astype(np.float32) / 255.0
+    ys = (np.arange(height) * src.shape[0] / height).astype(int)
+    xs = (np.arange(width) * src.shape[1] / width).astype(int)
+    base = src[ys][:, xs]
+    out = np.repeat(base[None], n, axis=0)
+    for i in range(n):
+        out[i, :, (i * 3) % width] = 1.0
+    return out
+
+
+def test_save_talking_video_writes_mp4_with_audio(comfy_host):
+    images = frames_batch(25, 65, 47)  # odd sides
+    audio = wav_audio(SPEECH_1S)  # 1 s, 44.1 kHz stereo
+    r = node("VoxPortraitSaveTalkingVideo").save(FakeTensor(images), 25.0, "voxportrait/talking", 23,
+                                                 audio={"waveform": FakeTensor(audio["waveform"]),
+                                                        "sample_rate": 44100})
+    assert r["ui"] == {"images": [{"filename": "talking_00001_.mp4", "subfolder": "voxportrait",
+                                   "type": "output"}], "animated": (True,)}
+    path = r["result"][0]
+    assert comfy_host.files() == ["voxportrait/talking_00001_.mp4"]
+    info = probe_mp4(path)
+    assert info["video_codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert (info["width"], info["height"]) == (66, 48)
+    assert info["frames"] == 25 and info["rate"] == 25
+    assert info["audio_codec"] == "aac" and abs(info["audio_seconds"] - 1.0) < 0.05
+    assert info["faststart"]
+    bar = comfy_host.bars[-1]
+    assert bar.total == 25 and bar.current == 25
+    from helpers import decode_frames
+
+    first = decode_frames(path)[0]
+    assert np.abs(first[:47, :65].astype(float) - images[0] * 255).mean() < 12
+
+
+@pytest.mark.parametrize("seconds", [0.4, 3.0])
+def test_save_talking_video_fits_audio_to_the_video(comfy_host, seconds):
+    rate = 16000
+    t = np.arange(int(seconds * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    r = node("VoxPortraitSaveTalkingVideo").save(frames_batch(30, 64, 48), 29.97, "clip", 18,
+                                                 audio={"waveform": tone[None, None], "sample_rate": rate})
+    info = probe_mp4(r["result"][0])
+    assert info["frames"] == 30 and info["rate"] == Fraction(30000, 1001)
+    assert abs(info["audio_seconds"] - 30 * 1001 / 30000) < 0.05
+
+
+def test_save_talking_video_without_audio_and_counter(comfy_host):
+    n = node("VoxPortraitSaveTalkingVideo")
+    n.save(frames_batch(3, 32, 32), 12.0, "silent", 30)
+    r = n.save(frames_batch(3, 32, 32), 12.0, "silent", 30)
+    assert r["ui"]["images"][0]["filename"] == "silent_00002_.mp4" and r["ui"]["images"][0]["subfolder"] == ""
+    info = probe_mp4(r["result"][0])
+    assert info["audio_codec"] is None and info["frames"] == 3
+
+
+def test_save_talking_video_errors_leave_no_file(comfy_host):
+    n = node("VoxPortraitSaveTalkingVideo")
+    with pytest.raises(host.NodeError, match="AUDIO is empty"):
+        n.save(frames_batch(3, 32, 32), 25.0, "v", 18, audio={"waveform": np.zeros((1, 1, 0), np.float32),
+                                                              "sample_rate": 16000})
+    with pytest.raises(host.NodeError, match="empty"):
+        n.save(np.zeros((0, 32, 32, 3), np.float32), 25.0, "v", 18)
+    with pytest.raises(host.NodeError, match="IMAGE batch"):
+        n.save(np.zeros((32, 32, 3), np.float32), 25.0, "v", 18)
+    assert comfy_host.files() == []
+
+
+def test_save_talking_video_interrupted_midway_leaves_no_file(comfy_host):
+    comfy_host.mm.interrupt_after(12)
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        node("VoxPortraitSaveTalkingVideo").save(frames_batch(40, 64, 64), 25.0, "voxportrait/cut", 18,
+                                                 audio=wav_audio(SPEECH_1S))
+    assert 0 < comfy_host.bars[-1].current < 40
+    assert comfy_host.files() == []  # no .part file either
+
+
+def test_mp4_writer_rejects_wrong_frames_and_cleans_up(tmp_path):
+    path = tmp_path / "x.mp4"
+    with pytest.raises(ValueError, match="expected uint8"):
+        with mp4.Mp4Writer(path, 16, 16, Fraction(25), 2) as w:
+            w.write(np.zeros((16, 16, 3), np.float32))
+    with pytest.raises(ValueError, match="1 frames written, 2 announced"):
+        with mp4.Mp4Writer(path, 16, 16, Fraction(25), 2) as w:
+            w.write(np.zeros((16, 16, 3), np.uint8))
+    assert os.listdir(tmp_path) == []
+
+
+def test_fit_audio_and_even_size():
+    s = np.ones((2, 1000), np.float32)
+    assert mp4.fit_audio(s, 1000, 10, Fraction(25)).shape == (2, 400)
+    long = mp4.fit_audio(s, 1000, 50, Fraction(25))
+    assert long.shape == (2, 2000) and long[:, 1000:].max() == 0.0
+    assert mp4.even_size(65, 47) == (66, 48) and mp4.even_size(64, 48) == (64, 48)
+
+
+def test_fakes_are_gone_after_the_tests_that_used_them():
+    # Runs last in this file: the comfy_host fixture took its fakes out again.
+    assert "folder_paths" not in sys.modules
+    assert "comfy.utils" not in sys.modules and "comfy" not in sys.modules
