@@ -26,11 +26,13 @@ from ._native import (
 from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, find_ffmpeg
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
 from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion
+from .render import FRAMINGS, Renderer
 
 __all__ = [
     "CancelledError",
     "DEFAULT_MAX_AUDIO_SECONDS",
     "ENGINES",
+    "FRAMINGS",
     "EncoderError",
     "Eye",
     "Face",
@@ -40,6 +42,7 @@ __all__ = [
     "InternalError",
     "Motion",
     "OutputError",
+    "Renderer",
     "VoxPortraitError",
     "__version__",
     "analyze_face",

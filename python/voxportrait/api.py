@@ -47,6 +47,8 @@ def animate(
     *,
     fps: Union[str, float, int] = 25,
     size: int = 512,
+    framing: str = "resize",
+    face_index: int = 0,
     seed: int = 0,
     format: Optional[str] = None,
     engine: str = "learned",
@@ -68,11 +70,15 @@ def animate(
     an animated GIF, and a name without extension a folder of PNG frames plus
     ``audio.wav``; ``format`` ("mp4", "gif", "png") overrides the guess.
     ``fps`` is any rate, including "29.97" or "30000/1001". ``size`` is the
-    longer output side in pixels (0 keeps the portrait's size).
+    longer output side in pixels (0 keeps the portrait's size). ``framing`` is
+    "resize" (the whole portrait scaled to ``size``), "crop" (an aligned face
+    crop ``size`` pixels a side) or "full" (the portrait at its own
+    resolution); ``face_index`` picks among several faces (0 = largest).
     ``engine`` picks the viseme engine ("learned" or "energy"), ``head_preset``
     the style of head motion ("calm", "lively", "newsreader", "singing");
     ``head_scale=0`` is still mode and ``blink_rate=0`` turns blinks off.
-    ``mouth_position`` (fractions of width and height) skips face analysis.
+    ``mouth_position`` (fractions of width and height) skips face analysis
+    and gives a mouth-only animation, for portraits whose face is not found.
     ``progress(done, total)`` is called after each frame; an exception raised
     in it (or Ctrl-C) stops the job and leaves no partial file.
 
@@ -89,6 +95,8 @@ def animate(
         os.fspath(output),
         fps=str(fps),
         size=int(size),
+        framing=str(framing),
+        face_index=int(face_index),
         seed=int(seed) % 2**64,
         format=format,
         engine=str(engine),

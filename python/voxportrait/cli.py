@@ -57,14 +57,24 @@ and a trained head; --engine energy: model-free, for any language and
 singing) drive the mouth with coarticulation; the head moves with the
 speech's stresses and pauses (--head-preset, --head-scale, --still), the eyes
 blink (--blink-rate) and the brows rise on pitch accents (--brow-scale).
-Face analysis finds the mouth (or give it with --mouth). The renderer is
-still the foundation's placeholder mouth warp; the mesh-driven renderer
-replaces it in a coming release.
+Rendering: face analysis finds the 468-point face mesh; a mesh-driven warp
+moves jaw, lips, lids, brows and the whole head, paints the mouth interior
+(reusing real teeth when the portrait shows them) and leaves everything
+outside the head region untouched. --framing picks the output: resize (the
+whole portrait scaled to --size), crop (an aligned face crop, --size a side)
+or full (the whole portrait at its own resolution). For a stylised portrait
+whose face is not found, --mouth X,Y gives a mouth-only animation.
+
+Batch: --batch JOBS.csv|JOBS.jsonl runs many jobs unattended (columns image,
+audio, output, plus any option by its long name, e.g. fps, framing,
+head_preset) and prints a summary of successes and failures.
 
 examples:
   voxportrait animate portrait.png speech.wav -o talk.mp4
   voxportrait animate face.jpg line.mp3 -o talk.mp4 --fps 29.97 --size 768
   voxportrait animate face.webp line.flac -o talk.gif --fps 15 --size 256
+  voxportrait animate group.jpg line.wav -o talk.mp4 --framing full --face-index 1
+  voxportrait animate photo.jpg line.wav -o talk.mp4 --framing crop --size 512
   voxportrait animate face.png line.wav -o frames --format png
 """
 
@@ -179,7 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--fps", type=_fps, default="25",
                    help="frame rate: any value, e.g. 24, 25, 29.97, 30000/1001, 60 (default 25)")
     a.add_argument("--size", type=_size, default=512,
-                   help="longer side of the video in pixels, 64-4096; 0 keeps the portrait's size (default 512)")
+                   help="longer side of the video in pixels, 64-4096; 0 keeps the portrait's size (default 512); "
+                        "with --framing crop, the side of the square crop")
+    a.add_argument("--framing", choices=["resize", "crop", "full"], default="resize",
+                   help="resize: the whole portrait scaled to --size; crop: an aligned face crop "
+                        "--size a side (256, 512, 1024); full: the whole portrait at its own "
+                        "resolution (default resize)")
+    a.add_argument("--face-index", type=int, default=0, metavar="N",
+                   help="which face to animate when there are several, 0 = the largest (default 0)")
     a.add_argument("--seed", type=_seed, default=0,
                    help="seed of the random head motion; same seed, same video (default 0)")
     a.add_argument("--format", choices=["mp4", "gif", "png"],
@@ -301,7 +318,8 @@ def _run_animate(args) -> int:
     try:
         report = animate(
             args.image, args.audio, output,
-            fps=args.fps, size=args.size, seed=args.seed, format=args.format,
+            fps=args.fps, size=args.size, framing=args.framing, face_index=args.face_index,
+            seed=args.seed, format=args.format,
             **_motion_kwargs(args), mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
             allow_silent=args.allow_silent, background=args.background,
             ffmpeg=args.ffmpeg, progress=progress,
@@ -374,7 +392,7 @@ def _run_info() -> int:
     from .api import find_ffmpeg
 
     print(f"voxportrait {__version__}")
-    print("viseme engines: learned (default), energy; renderer: mouth-warp (placeholder)")
+    print("viseme engines: learned (default), energy; renderer: mesh (mouth-warp fallback with --mouth)")
     try:
         print(f"ffmpeg: {find_ffmpeg()}")
     except Exception as e:  # report, do not fail: GIF/PNG output still works

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audio::{self, LoadOptions};
+use crate::audio::{self, AudioClip, LoadOptions};
+use crate::motion::MotionTrack;
 use crate::error::{Error, Result};
 use crate::face::analyze::{AnalyzeOptions, FaceAnalyzer};
 use crate::face::FaceAnchor;
@@ -16,7 +17,7 @@ use crate::motion::coarticulation::CoarticulationOptions;
 use crate::motion::engine::{audio_to_motion, idle_motion, MotionOptions, VisemeEngine};
 use crate::motion::head::{HeadOptions, HeadPreset};
 use crate::portrait;
-use crate::render::MouthWarpRenderer;
+use crate::render::{framing, Framing, MouthWarpRenderer, Renderer};
 use crate::video::{self, Fps, FrameSink, GifSink, Mp4Sink, OutputFormat, PngSequenceSink};
 
 /// Everything [`animate`] can be told, with sensible defaults.
@@ -24,8 +25,11 @@ use crate::video::{self, Fps, FrameSink, GifSink, Mp4Sink, OutputFormat, PngSequ
 pub struct AnimateOptions {
     /// Output frame rate.
     pub fps: Fps,
-    /// Longer side of the output in pixels (0 keeps the portrait's size).
-    pub size: u32,
+    /// Which part of the portrait becomes the video, at what size
+    /// (`crop` 256/512/1024, `resize` to a longer side, or `full`).
+    pub framing: Framing,
+    /// Which face to animate when there are several (0 = the largest).
+    pub face_index: usize,
     /// Seed of all random motion.
     pub seed: u64,
     /// Output container; `None` picks it from the output extension.
@@ -61,7 +65,8 @@ impl Default for AnimateOptions {
     fn default() -> Self {
         Self {
             fps: Fps::new(25, 1).expect("25 fps is valid"),
-            size: 512,
+            framing: Framing::Resize { size: 512 },
+            face_index: 0,
             seed: 0,
             format: None,
             engine: VisemeEngine::Learned,
@@ -101,6 +106,9 @@ pub struct AnimateReport {
     pub ffmpeg: Option<PathBuf>,
     /// Viseme engine used.
     pub engine: VisemeEngine,
+    /// Renderer used: "mesh", or "mouth-warp" for a portrait without a
+    /// detectable face whose mouth position was given.
+    pub renderer: &'static str,
 }
 
 impl AnimateOptions {
@@ -129,32 +137,127 @@ impl AnimateOptions {
     }
 }
 
-/// Where the placeholder renderer should move the mouth: the given
-/// fraction, or the analysed face's inner-lip centre and width.
-fn face_anchor(img: &image::RgbImage, fraction: Option<(f32, f32)>) -> Result<FaceAnchor> {
-    let (w, h) = img.dimensions();
-    if let Some(f) = fraction {
-        return Ok(FaceAnchor::from_fraction(w, h, f));
+/// A frame renderer: the mesh renderer, or the fallback for portraits
+/// without a detectable face.
+pub enum FrameRenderer {
+    /// The mesh-driven renderer.
+    Mesh(Box<Renderer>),
+    /// The mouth-only warp at a position the user gave.
+    MouthWarp(MouthWarpRenderer),
+}
+
+impl FrameRenderer {
+    /// Output size.
+    pub fn dimensions(&self) -> (u32, u32) {
+        match self {
+            FrameRenderer::Mesh(r) => (r.width(), r.height()),
+            FrameRenderer::MouthWarp(r) => (r.width(), r.height()),
+        }
     }
+
+    /// Renders one frame into `out` (RGB24).
+    pub fn render_into(&self, motion: &crate::motion::MotionFrame, out: &mut [u8]) {
+        match self {
+            FrameRenderer::Mesh(r) => r.render_into(motion, out, None),
+            FrameRenderer::MouthWarp(r) => r.render_into(motion, out),
+        }
+    }
+
+    /// The renderer's name, for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FrameRenderer::Mesh(_) => "mesh",
+            FrameRenderer::MouthWarp(_) => "mouth-warp",
+        }
+    }
+}
+
+/// Prepares the renderer for `portrait`: face analysis on the original
+/// image, framing, then the mesh renderer. With `mouth_fraction` the face
+/// analysis is skipped and the mouth-only fallback renders a resized
+/// portrait.
+pub fn prepare_renderer(
+    portrait: &image::RgbImage,
+    framing: Framing,
+    face_index: usize,
+    mouth_fraction: Option<(f32, f32)>,
+) -> Result<FrameRenderer> {
+    if let Some(f) = mouth_fraction {
+        let size = match framing {
+            Framing::Crop { size } | Framing::Resize { size } => size,
+            Framing::Full => 0,
+        };
+        let img = portrait::fit_even(portrait, size);
+        let (w, h) = img.dimensions();
+        return Ok(FrameRenderer::MouthWarp(MouthWarpRenderer::new(
+            img,
+            FaceAnchor::from_fraction(w, h, f),
+        )));
+    }
+    let analyzer = FaceAnalyzer::shared()?;
     let opts = AnalyzeOptions {
         iris: false,
+        face_index: Some(face_index),
         ..Default::default()
     };
-    let face = FaceAnalyzer::shared()?
-        .analyze(img, &opts)
+    let face = analyzer
+        .analyze(portrait, &opts)
         .map_err(|e| {
             Error::Input(format!(
-                "{e}; or give the mouth position yourself (--mouth X,Y as fractions of the width and height)"
+                "{e}; for a stylised portrait whose face is not found, give the mouth \
+                 position yourself (--mouth X,Y as fractions of the width and height) \
+                 for a mouth-only animation"
             ))
         })?
         .remove(0);
-    let (u, l) = (face.landmarks[13], face.landmarks[14]);
-    let (a, b) = (face.landmarks[234], face.landmarks[454]);
-    Ok(FaceAnchor {
-        mouth_x: (u[0] + l[0]) / 2.0,
-        mouth_y: (u[1] + l[1]) / 2.0,
-        face_width: ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt(),
-    })
+    let framed = framing::frame(portrait, &face, analyzer.canonical(), framing)?;
+    Ok(FrameRenderer::Mesh(Box::new(Renderer::new(
+        framed.image,
+        &framed.face,
+        analyzer.canonical(),
+    )?)))
+}
+
+/// Renders every frame of `track` with `renderer` straight into `output`
+/// (MP4 through `ffmpeg`, else GIF or PNG frames by `format`), with
+/// `audio` as the soundtrack when given. Frames go to the encoder one at a
+/// time, so memory does not grow with the length. Returns the frame count.
+///
+/// `progress(done, total)` is called after every frame; returning `false`
+/// stops with [`Error::Cancelled`] and leaves no output behind.
+pub fn render_to_file(
+    renderer: &FrameRenderer,
+    track: &MotionTrack,
+    audio: Option<&AudioClip>,
+    output: &Path,
+    format: OutputFormat,
+    ffmpeg: Option<&video::Ffmpeg>,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<u64> {
+    let (width, height) = renderer.dimensions();
+    let mut sink: Box<dyn FrameSink> = match (ffmpeg, format) {
+        (Some(f), OutputFormat::Mp4) => Box::new(Mp4Sink::create(
+            f, output, width, height, track.fps, audio,
+        )?),
+        (None, OutputFormat::Mp4) => {
+            return Err(Error::Encoder("MP4 output needs ffmpeg".into()))
+        }
+        (_, OutputFormat::Gif) => Box::new(GifSink::create(output, width, height, track.fps)?),
+        (_, OutputFormat::PngSequence) => {
+            Box::new(PngSequenceSink::create(output, width, height, audio)?)
+        }
+    };
+    let total = track.frames.len() as u64;
+    let mut frame = vec![0u8; (width as usize) * (height as usize) * 3];
+    for (i, motion) in track.frames.iter().enumerate() {
+        renderer.render_into(motion, &mut frame);
+        sink.write_frame(&frame)?;
+        if !progress(i as u64 + 1, total) {
+            return Err(Error::Cancelled);
+        }
+    }
+    sink.finish()?;
+    Ok(total)
 }
 
 /// Animates `image` with the speech in `audio`, writing `output`.
@@ -195,9 +298,8 @@ pub fn animate(
         _ => None,
     };
 
-    let portrait = portrait::fit_even(&portrait, opts.size);
-    let (width, height) = portrait.dimensions();
-    let anchor = face_anchor(&portrait, opts.mouth_fraction)?;
+    let renderer = prepare_renderer(&portrait, opts.framing, opts.face_index, opts.mouth_fraction)?;
+    let (width, height) = renderer.dimensions();
     let motion_opts = opts.motion_options();
     let track = if clip.is_silent() {
         let frames = opts.fps.frame_count(clip.samples.len() as u64, clip.sample_rate);
@@ -207,30 +309,16 @@ pub fn animate(
     } else {
         audio_to_motion(&clip, &motion_opts)?.track
     };
-    let renderer = MouthWarpRenderer::new(portrait, anchor);
 
-    let mut sink: Box<dyn FrameSink> = match (&ffmpeg, format) {
-        (Some(f), _) => Box::new(Mp4Sink::create(
-            f,
-            output,
-            width,
-            height,
-            opts.fps,
-            Some(&clip),
-        )?),
-        (None, OutputFormat::Gif) => Box::new(GifSink::create(output, width, height, opts.fps)?),
-        (None, _) => Box::new(PngSequenceSink::create(output, width, height, Some(&clip))?),
-    };
-    let total = track.frames.len() as u64;
-    let mut frame = vec![0u8; (width * height * 3) as usize];
-    for (i, motion) in track.frames.iter().enumerate() {
-        renderer.render_into(motion, &mut frame);
-        sink.write_frame(&frame)?;
-        if !progress(i as u64 + 1, total) {
-            return Err(Error::Cancelled);
-        }
-    }
-    sink.finish()?;
+    let total = render_to_file(
+        &renderer,
+        &track,
+        Some(&clip),
+        output,
+        format,
+        ffmpeg.as_ref(),
+        progress,
+    )?;
     Ok(AnimateReport {
         output: output.to_path_buf(),
         format,
@@ -241,6 +329,7 @@ pub fn animate(
         audio_seconds: clip.duration_seconds(),
         ffmpeg: ffmpeg.map(|f| f.path),
         engine: opts.engine,
+        renderer: renderer.name(),
     })
 }
 
@@ -254,7 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("frames");
         let opts = AnimateOptions {
-            size: 128,
+            framing: Framing::Resize { size: 128 },
             ..Default::default()
         };
         let mut calls = 0;
@@ -294,7 +383,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.gif");
         let opts = AnimateOptions {
-            size: 64,
+            framing: Framing::Resize { size: 64 },
             ..Default::default()
         };
         let e = animate(
@@ -314,7 +403,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.gif");
         let mut opts = AnimateOptions {
-            size: 64,
+            framing: Framing::Resize { size: 64 },
             ..Default::default()
         };
         let e = animate(

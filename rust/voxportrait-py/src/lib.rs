@@ -227,7 +227,7 @@ fn find_ffmpeg(
 /// Animates a portrait with speech, writing a video. See `voxportrait.animate`.
 #[pyfunction]
 #[pyo3(signature = (
-    image, audio, output, *, fps="25", size=512, seed=0, format=None,
+    image, audio, output, *, fps="25", size=512, framing="resize", face_index=0, seed=0, format=None,
     engine="learned", mouth_scale=1.0, head_scale=1.0, head_preset="calm",
     blink_rate=17.0, brow_scale=1.0, mouth_position=None,
     max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, allow_silent=false,
@@ -241,6 +241,8 @@ fn animate<'py>(
     output: PathBuf,
     fps: &str,
     size: u32,
+    framing: &str,
+    face_index: usize,
     seed: u64,
     format: Option<&str>,
     engine: &str,
@@ -259,7 +261,8 @@ fn animate<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = core::pipeline::AnimateOptions {
         fps: guarded(|| Fps::parse(fps))?,
-        size,
+        framing: guarded(|| core::render::Framing::parse(framing, size))?,
+        face_index,
         seed,
         format: format
             .map(|f| guarded(|| OutputFormat::parse(f)))
@@ -277,32 +280,9 @@ fn animate<'py>(
         ffmpeg,
         ffmpeg_candidates,
     };
-    // A Python error raised in the progress callback (or Ctrl-C) stops the
-    // job and is re-raised as-is once the GIL is back.
-    let mut callback_error: Option<PyErr> = None;
-    let result = py.detach(|| {
-        guarded(|| {
-            core::pipeline::animate(&image, &audio, &output, &opts, &mut |done, total| {
-                Python::attach(|py| {
-                    let outcome = py.check_signals().and_then(|_| match &progress {
-                        Some(cb) => cb.call1(py, (done, total)).map(drop),
-                        None => Ok(()),
-                    });
-                    match outcome {
-                        Ok(()) => true,
-                        Err(e) => {
-                            callback_error = Some(e);
-                            false
-                        }
-                    }
-                })
-            })
-        })
-    });
-    let report = match (result, callback_error) {
-        (Err(Fault::Core(core::Error::Cancelled)), Some(e)) => return Err(e),
-        (r, _) => r?,
-    };
+    let report = with_progress(py, progress, move |cb| {
+        core::pipeline::animate(&image, &audio, &output, &opts, cb)
+    })?;
     let d = PyDict::new(py);
     d.set_item("output", report.output)?;
     d.set_item(
@@ -321,6 +301,7 @@ fn animate<'py>(
     d.set_item("audio_seconds", report.audio_seconds)?;
     d.set_item("ffmpeg", report.ffmpeg)?;
     d.set_item("engine", report.engine.name())?;
+    d.set_item("renderer", report.renderer)?;
     Ok(d)
 }
 
@@ -351,28 +332,12 @@ fn motion_dict<'py>(
     let expr: Vec<f32> = track
         .frames
         .iter()
-        .flat_map(|f| {
-            let e = f.expression;
-            [
-                e.jaw_open,
-                e.lip_close,
-                e.lip_pucker,
-                e.lip_spread,
-                e.upper_lip_raise,
-                e.lower_lip_tuck,
-                e.blink_left,
-                e.blink_right,
-                e.brow_raise,
-            ]
-        })
+        .flat_map(|f| f.expression.to_array())
         .collect();
     let head: Vec<f32> = track
         .frames
         .iter()
-        .flat_map(|f| {
-            let h = f.head;
-            [h.yaw, h.pitch, h.roll, h.tx, h.ty, h.scale]
-        })
+        .flat_map(|f| f.head.to_array())
         .collect();
     let gaze: Vec<f32> = track
         .frames
@@ -524,15 +489,14 @@ fn motion_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyD
     motion_dict(py, &track, None, "")
 }
 
-/// Writes arrays (expression `[N, 9]`, head `[N, 6]`, gaze `[N, 2]` with NaN
-/// for "keep the source's") as motion JSON.
-#[pyfunction]
-fn motion_to_json(
+/// A motion track from arrays (expression `[N, 9]`, head `[N, 6]`, gaze
+/// `[N, 2]` with NaN for "keep the source's").
+fn track_from_arrays(
     fps: (u32, u32),
-    expression: PyReadonlyArray2<'_, f32>,
-    head: PyReadonlyArray2<'_, f32>,
-    gaze: PyReadonlyArray2<'_, f32>,
-) -> PyResult<String> {
+    expression: &PyReadonlyArray2<'_, f32>,
+    head: &PyReadonlyArray2<'_, f32>,
+    gaze: &PyReadonlyArray2<'_, f32>,
+) -> PyResult<MotionTrack> {
     use core::motion::{Expression, HeadMotion, MotionFrame};
     let (e, h, g) = (expression.as_array(), head.as_array(), gaze.as_array());
     let n = e.shape()[0];
@@ -547,29 +511,228 @@ fn motion_to_json(
     let fps = guarded(|| Fps::new(fps.0, fps.1))?;
     let frames = (0..n)
         .map(|i| MotionFrame {
-            expression: Expression {
-                jaw_open: e[[i, 0]],
-                lip_close: e[[i, 1]],
-                lip_pucker: e[[i, 2]],
-                lip_spread: e[[i, 3]],
-                upper_lip_raise: e[[i, 4]],
-                lower_lip_tuck: e[[i, 5]],
-                blink_left: e[[i, 6]],
-                blink_right: e[[i, 7]],
-                brow_raise: e[[i, 8]],
-            },
-            head: HeadMotion {
-                yaw: h[[i, 0]],
-                pitch: h[[i, 1]],
-                roll: h[[i, 2]],
-                tx: h[[i, 3]],
-                ty: h[[i, 4]],
-                scale: h[[i, 5]],
-            },
+            expression: Expression::from_array(std::array::from_fn(|k| e[[i, k]])),
+            head: HeadMotion::from_array(std::array::from_fn(|k| h[[i, k]])),
             gaze: (g[[i, 0]].is_finite() && g[[i, 1]].is_finite()).then(|| [g[[i, 0]], g[[i, 1]]]),
         })
         .collect();
-    Ok(MotionTrack { fps, frames }.to_json())
+    Ok(MotionTrack { fps, frames })
+}
+
+/// Writes motion arrays (see `track_from_arrays`) as motion JSON.
+#[pyfunction]
+fn motion_to_json(
+    fps: (u32, u32),
+    expression: PyReadonlyArray2<'_, f32>,
+    head: PyReadonlyArray2<'_, f32>,
+    gaze: PyReadonlyArray2<'_, f32>,
+) -> PyResult<String> {
+    Ok(track_from_arrays(fps, &expression, &head, &gaze)?.to_json())
+}
+
+/// A prepared portrait that renders motion frames: the mesh renderer (or
+/// the mouth-only fallback when `mouth_position` is given).
+#[pyclass(name = "Renderer", module = "voxportrait._native", frozen)]
+struct PyRenderer {
+    inner: std::sync::Arc<core::pipeline::FrameRenderer>,
+}
+
+#[pymethods]
+impl PyRenderer {
+    /// Analyses the face in `image` (path or uint8 array) and frames it.
+    #[new]
+    #[pyo3(signature = (image, framing="resize", size=512, face_index=0, mouth_position=None))]
+    fn new(
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        framing: &str,
+        size: u32,
+        face_index: usize,
+        mouth_position: Option<(f32, f32)>,
+    ) -> PyResult<Self> {
+        let img = image_arg(py, image)?;
+        let framing = guarded(|| core::render::Framing::parse(framing, size))?;
+        let inner = run(py, || {
+            core::pipeline::prepare_renderer(&img, framing, face_index, mouth_position)
+        })?;
+        Ok(Self {
+            inner: std::sync::Arc::new(inner),
+        })
+    }
+
+    /// Output width in pixels.
+    #[getter]
+    fn width(&self) -> u32 {
+        self.inner.dimensions().0
+    }
+
+    /// Output height in pixels.
+    #[getter]
+    fn height(&self) -> u32 {
+        self.inner.dimensions().1
+    }
+
+    /// "mesh", or "mouth-warp" for the fallback.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// Renders frames `start..stop` of the motion arrays. Returns frames
+    /// `[n, H, W, 3]` uint8, and with `masks=True` also face and mouth masks
+    /// `[n, H, W]` uint8 (the fallback renderer has none: all zero).
+    #[pyo3(signature = (expression, head, gaze, start=0, stop=None, masks=false))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn render<'py>(
+        &self,
+        py: Python<'py>,
+        expression: PyReadonlyArray2<'_, f32>,
+        head: PyReadonlyArray2<'_, f32>,
+        gaze: PyReadonlyArray2<'_, f32>,
+        start: usize,
+        stop: Option<usize>,
+        masks: bool,
+    ) -> PyResult<(
+        Bound<'py, numpy::PyArray4<u8>>,
+        Option<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray3<u8>>)>,
+    )> {
+        use numpy::ndarray::Array4;
+        let track = track_from_arrays((25, 1), &expression, &head, &gaze)?;
+        let stop = stop.unwrap_or(track.frames.len()).min(track.frames.len());
+        let start = start.min(stop);
+        let (w, h) = self.inner.dimensions();
+        let (w, h) = (w as usize, h as usize);
+        let n = stop - start;
+        let renderer = self.inner.clone();
+        let (frames, face, mouth) = run(py, move || {
+            let mut frames = vec![0u8; n * w * h * 3];
+            let (mut face, mut mouth) = (Vec::new(), Vec::new());
+            let mut m = core::render::FrameMasks {
+                face: Vec::new(),
+                mouth: Vec::new(),
+            };
+            for (k, out) in frames.chunks_mut(w * h * 3).enumerate() {
+                let motion = &track.frames[start + k];
+                match renderer.as_ref() {
+                    core::pipeline::FrameRenderer::Mesh(r) if masks => {
+                        r.render_into(motion, out, Some(&mut m));
+                        face.extend_from_slice(&m.face);
+                        mouth.extend_from_slice(&m.mouth);
+                    }
+                    r => {
+                        r.render_into(motion, out);
+                        if masks {
+                            face.resize(face.len() + w * h, 0);
+                            mouth.resize(mouth.len() + w * h, 0);
+                        }
+                    }
+                }
+            }
+            Ok((frames, face, mouth))
+        })?;
+        let shape_err = |e: numpy::ndarray::ShapeError| InternalError::new_err(e.to_string());
+        let frames = Array4::from_shape_vec((n, h, w, 3), frames).map_err(shape_err)?;
+        let masks = if masks {
+            Some((
+                Array3::from_shape_vec((n, h, w), face)
+                    .map_err(shape_err)?
+                    .into_pyarray(py),
+                Array3::from_shape_vec((n, h, w), mouth)
+                    .map_err(shape_err)?
+                    .into_pyarray(py),
+            ))
+        } else {
+            None
+        };
+        Ok((frames.into_pyarray(py), masks))
+    }
+
+    /// Renders the whole motion straight into `output` (MP4 with `ffmpeg`,
+    /// GIF, or PNG frames by `format`), with mono `audio` samples at
+    /// `sample_rate` as the soundtrack when given. Frames stream to the
+    /// encoder; nothing is held. `progress(done, total)` may raise to stop.
+    #[pyo3(signature = (output, fps, expression, head, gaze, format, audio=None, sample_rate=0, ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn render_to_file(
+        &self,
+        py: Python<'_>,
+        output: PathBuf,
+        fps: (u32, u32),
+        expression: PyReadonlyArray2<'_, f32>,
+        head: PyReadonlyArray2<'_, f32>,
+        gaze: PyReadonlyArray2<'_, f32>,
+        format: &str,
+        audio: Option<PyReadonlyArray1<'_, f32>>,
+        sample_rate: u32,
+        ffmpeg: Option<PathBuf>,
+        ffmpeg_candidates: Vec<PathBuf>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<u64> {
+        let track = track_from_arrays(fps, &expression, &head, &gaze)?;
+        let format = guarded(|| OutputFormat::parse(format))?;
+        let clip = match audio {
+            Some(a) if sample_rate > 0 => Some(core::audio::AudioClip::new(
+                a.as_array().to_vec(),
+                sample_rate,
+            )),
+            Some(_) => return Err(InputError::new_err("audio needs its sample_rate")),
+            None => None,
+        };
+        let renderer = self.inner.clone();
+        with_progress(py, progress, move |cb| {
+            core::video::check_output_writable(&output)?;
+            let ff = match format {
+                OutputFormat::Mp4 => Some(core::video::find_ffmpeg(
+                    ffmpeg.as_deref(),
+                    &ffmpeg_candidates,
+                )?),
+                _ => None,
+            };
+            core::pipeline::render_to_file(
+                &renderer,
+                &track,
+                clip.as_ref(),
+                &output,
+                format,
+                ff.as_ref(),
+                cb,
+            )
+        })
+    }
+}
+
+/// Runs `job` with the GIL released, giving it a progress callback that
+/// checks for Ctrl-C and calls the Python `progress(done, total)`; a Python
+/// error raised there stops the job and is re-raised as-is.
+fn with_progress<T: Send>(
+    py: Python<'_>,
+    progress: Option<Py<PyAny>>,
+    job: impl FnOnce(&mut dyn FnMut(u64, u64) -> bool) -> core::Result<T> + Send,
+) -> PyResult<T> {
+    let mut callback_error: Option<PyErr> = None;
+    let result = py.detach(|| {
+        guarded(|| {
+            job(&mut |done, total| {
+                Python::attach(|py| {
+                    let outcome = py.check_signals().and_then(|_| match &progress {
+                        Some(cb) => cb.call1(py, (done, total)).map(drop),
+                        None => Ok(()),
+                    });
+                    match outcome {
+                        Ok(()) => true,
+                        Err(e) => {
+                            callback_error = Some(e);
+                            false
+                        }
+                    }
+                })
+            })
+        })
+    });
+    match (result, callback_error) {
+        (Err(Fault::Core(core::Error::Cancelled)), Some(e)) => Err(e),
+        (r, _) => r.map_err(PyErr::from),
+    }
 }
 
 /// Converts a Python image argument (a path, or a uint8 numpy array of shape
@@ -800,6 +963,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_image, m)?)?;
     m.add_function(wrap_pyfunction!(find_ffmpeg, m)?)?;
     m.add_function(wrap_pyfunction!(animate, m)?)?;
+    m.add_class::<PyRenderer>()?;
     m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
     m.add_function(wrap_pyfunction!(whisper_features, m)?)?;
     m.add_function(wrap_pyfunction!(audio_to_motion, m)?)?;

@@ -34,6 +34,50 @@ pub struct Expression {
 }
 
 impl Expression {
+    /// Coefficient names in array order (the columns of the Python API's
+    /// `[N, 9]` arrays).
+    pub const NAMES: [&'static str; 9] = [
+        "jaw_open",
+        "lip_close",
+        "lip_pucker",
+        "lip_spread",
+        "upper_lip_raise",
+        "lower_lip_tuck",
+        "blink_left",
+        "blink_right",
+        "brow_raise",
+    ];
+
+    /// The coefficients in [`Expression::NAMES`] order.
+    pub fn to_array(&self) -> [f32; 9] {
+        [
+            self.jaw_open,
+            self.lip_close,
+            self.lip_pucker,
+            self.lip_spread,
+            self.upper_lip_raise,
+            self.lower_lip_tuck,
+            self.blink_left,
+            self.blink_right,
+            self.brow_raise,
+        ]
+    }
+
+    /// Coefficients from an array in [`Expression::NAMES`] order.
+    pub fn from_array(a: [f32; 9]) -> Self {
+        Self {
+            jaw_open: a[0],
+            lip_close: a[1],
+            lip_pucker: a[2],
+            lip_spread: a[3],
+            upper_lip_raise: a[4],
+            lower_lip_tuck: a[5],
+            blink_left: a[6],
+            blink_right: a[7],
+            brow_raise: a[8],
+        }
+    }
+
     /// True when every coefficient is zero (the source's own expression).
     pub fn is_neutral(&self) -> bool {
         *self == Expression::default()
@@ -43,6 +87,10 @@ impl Expression {
 /// Jaw hinge (temporomandibular joint) in canonical cm: in front of the
 /// ear points 234/454 at (±7.66, 0.67, −2.44), a little lower and deeper.
 pub const JAW_HINGE: [f32; 3] = [0.0, 0.2, -3.0];
+
+/// Distance from the upper lid to the lower edge of the brow, canonical cm
+/// (1.5 on the canonical face): the skin a blink unfolds.
+const LID_TO_BROW: f32 = 1.5;
 
 /// Jaw rotation at `jaw_open = 1`, radians (22°, a wide "aa").
 pub const JAW_MAX_ANGLE: f32 = 0.384;
@@ -63,8 +111,9 @@ pub const JAW_MAX_ANGLE: f32 = 0.384;
 ///    jaw) closes by `lip_close`, the lower lip travelling 70 % of the way
 ///    and the upper 30 %, with the surrounding skin following;
 /// 4. blinks: each upper lid descends onto its lower lid (85 % of the
-///    opening; the lower lid rises 15 %), the lid skin below the brow
-///    following at half strength.
+///    opening; the lower lid rises 15 %); the lid skin up to the brow
+///    follows with a weight falling linearly from 1 at the lid to 0 at the
+///    brow, so the lid unfolds rather than the lash line stretching.
 #[derive(Debug, Clone)]
 pub struct ExpressionBasis {
     jaw_weight: Vec<f32>,
@@ -178,7 +227,7 @@ impl ExpressionBasis {
             let up_pts = pts(upper);
             for (i, &p) in v.iter().enumerate() {
                 // Nearest upper-lid vertex and its paired lower-lid vertex.
-                let (k, d) = up_pts
+                let (k, _) = up_pts
                     .iter()
                     .enumerate()
                     .map(|(k, &q)| (k, dist(p, q)))
@@ -187,8 +236,14 @@ impl ExpressionBasis {
                 let w = if on_lid {
                     1.0
                 } else if p[1] > up_pts[k][1] {
-                    // Skin between the lid and the brow follows at half strength.
-                    0.5 * (-(d * d) / (2.0 * 0.25 * 0.25)).exp()
+                    // The skin between the lid and the brow unfolds: it
+                    // follows fully at the lid and not at all at the brow,
+                    // so the lid's descent is spread over the whole lid
+                    // instead of stretching the lash line.
+                    let rise = (1.0 - (p[1] - up_pts[k][1]) / LID_TO_BROW).max(0.0);
+                    // Fading out beside the eye corners.
+                    let side = (p[0] - up_pts[k][0]).abs() - 0.05;
+                    rise * smoothstep(0.45, 0.0, side)
                 } else {
                     0.0
                 };

@@ -63,6 +63,29 @@ pub struct HeadMotion {
     pub scale: f32,
 }
 
+impl HeadMotion {
+    /// Field names in array order (the columns of the Python API's `[N, 6]`
+    /// arrays).
+    pub const NAMES: [&'static str; 6] = ["yaw", "pitch", "roll", "tx", "ty", "scale"];
+
+    /// The fields in [`HeadMotion::NAMES`] order.
+    pub fn to_array(&self) -> [f32; 6] {
+        [self.yaw, self.pitch, self.roll, self.tx, self.ty, self.scale]
+    }
+
+    /// Head motion from an array in [`HeadMotion::NAMES`] order.
+    pub fn from_array(a: [f32; 6]) -> Self {
+        Self {
+            yaw: a[0],
+            pitch: a[1],
+            roll: a[2],
+            tx: a[3],
+            ty: a[4],
+            scale: a[5],
+        }
+    }
+}
+
 impl Default for HeadMotion {
     fn default() -> Self {
         Self {

@@ -1,10 +1,9 @@
-//! Render stage: portrait + one frame of motion → one RGB frame.
+//! The fallback renderer for portraits without a detectable face.
 //!
-//! [`MouthWarpRenderer`] is the foundation's placeholder renderer, named for
-//! what it does: a smooth inverse warp that sways the head region and pulls
-//! the jaw down around the mouth anchor, filling the opening with a shaded
-//! mouth interior. The mesh-driven renderer replaces it later; both produce
-//! tightly packed RGB24 frames for the [`crate::video`] sinks.
+//! [`MouthWarpRenderer`] is the foundation's renderer, named for what it
+//! does: a smooth inverse warp that sways the head region and pulls the jaw
+//! down around a mouth position the user gives, filling the opening with a
+//! shaded mouth interior. With a face, [`super::Renderer`] does far more.
 
 use image::RgbImage;
 use rayon::prelude::*;

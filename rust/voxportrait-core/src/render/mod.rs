@@ -1,0 +1,324 @@
+//! Render stage: portrait + one frame of motion → one RGB frame.
+//!
+//! [`Renderer`] is the mesh-driven renderer. It warps the portrait over the
+//! FaceMesh triangulation extended with rings around the head
+//! ([`rig::FaceRig`]): each output triangle samples its source triangle
+//! through an affine map (bilinear), so the jaw, lips, lids and brows move
+//! as the expression basis says, and the whole head turns, nods and tilts
+//! with the head pose while the motion fades to nothing at the outer ring.
+//! Outside that ring every pixel is the source's, byte for byte, so a full
+//! frame needs no paste-back and has no seam to hide. Inside the lips the
+//! [`mouth`] module shows teeth, tongue and cavity; inside the eyes the
+//! eyeball moves with the head only, so blinks close the lids over it.
+//!
+//! [`MouthWarpRenderer`] is the foundation's renderer, kept as the fallback
+//! for portraits where no face can be found but the user gives the mouth
+//! position: it only opens the mouth and sways the head.
+//!
+//! [`framing`] prepares the portrait: `crop`, `resize` or `full`.
+
+pub mod framing;
+pub mod mouth;
+mod placeholder;
+pub mod raster;
+pub mod rig;
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+pub use framing::Framing;
+pub use placeholder::MouthWarpRenderer;
+
+use crate::face::analyze::Face;
+use crate::face::canonical::CanonicalFace;
+use crate::motion::MotionFrame;
+use crate::Result;
+use mouth::{MouthFrame, MouthLook};
+use raster::{for_each_span, sample, to_u8, Affine};
+use rig::{signed_area2, FaceRig, TriangleKind};
+
+/// Rows per parallel band.
+const BAND: usize = 16;
+
+/// Eye closure from which the lash line of a closing eye is drawn.
+const LASH_START: f32 = 0.4;
+
+fn smooth(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Distance from `p` to the segment `a`–`b`.
+fn segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len2 = (dx * dx + dy * dy).max(1e-9);
+    let t = (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0);
+    let (qx, qy) = (a[0] + t * dx - p[0], a[1] + t * dy - p[1]);
+    (qx * qx + qy * qy).sqrt()
+}
+
+/// Mask values of one frame, one byte per pixel (0 = outside, 255 = inside),
+/// feathered: where refinement may repaint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameMasks {
+    /// The face (the FaceMesh surface: brows to chin, cheek to cheek).
+    pub face: Vec<u8>,
+    /// The mouth region: lips, the skin within about 1 cm, and the interior.
+    pub mouth: Vec<u8>,
+}
+
+/// One output triangle, ready to scan.
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    corners: [[f32; 2]; 3],
+    map: Affine,
+    kind: TriangleKind,
+    face: bool,
+    mouth_region: bool,
+}
+
+/// Everything one frame's scan needs.
+struct FramePlan {
+    scans: Vec<Scan>,
+    /// Per band of [`BAND`] rows, the scans touching it, in drawing order.
+    bands: Vec<Vec<u32>>,
+    mouth: MouthFrame,
+    /// Per closing eye: the target upper-lid polyline and how closed it is.
+    lids: Vec<(Vec<[f32; 2]>, f32)>,
+}
+
+/// The mesh-driven renderer of one portrait.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    src: RgbImage,
+    rig: FaceRig,
+    look: MouthLook,
+}
+
+impl Renderer {
+    /// Prepares `portrait` (the output has its size) whose face is `face`
+    /// (landmarks and pose in this image's pixels).
+    pub fn new(portrait: RgbImage, face: &Face, canonical: &CanonicalFace) -> Result<Self> {
+        let rig = FaceRig::new(face, canonical)?;
+        let look = MouthLook::new(&portrait, &rig.canonical.groups, &rig.source);
+        Ok(Self {
+            src: portrait,
+            rig,
+            look,
+        })
+    }
+
+    /// Output width in pixels.
+    pub fn width(&self) -> u32 {
+        self.src.width()
+    }
+
+    /// Output height in pixels.
+    pub fn height(&self) -> u32 {
+        self.src.height()
+    }
+
+    /// The source portrait.
+    pub fn source(&self) -> &RgbImage {
+        &self.src
+    }
+
+    /// The control mesh.
+    pub fn rig(&self) -> &FaceRig {
+        &self.rig
+    }
+
+    /// Renders one frame into a new image.
+    pub fn render(&self, motion: &MotionFrame) -> RgbImage {
+        let mut out = vec![0u8; (self.width() * self.height() * 3) as usize];
+        self.render_into(motion, &mut out, None);
+        RgbImage::from_raw(self.width(), self.height(), out).expect("buffer sized above")
+    }
+
+    /// Renders one frame into `out` (RGB24, row-major, `width*height*3`
+    /// bytes), and its masks into `masks` when given.
+    pub fn render_into(&self, motion: &MotionFrame, out: &mut [u8], masks: Option<&mut FrameMasks>) {
+        let (w, h) = (self.width() as usize, self.height() as usize);
+        assert_eq!(out.len(), w * h * 3, "output buffer size");
+        let plan = self.plan(motion);
+        out.copy_from_slice(self.src.as_raw());
+        out.par_chunks_mut(BAND * w * 3)
+            .enumerate()
+            .for_each(|(b, rows)| self.scan_band(&plan, b, rows, w));
+        for (lid, closure) in &plan.lids {
+            self.draw_lash_line(lid, *closure, out);
+        }
+        if let Some(m) = masks {
+            self.masks_into(&plan, m);
+        }
+    }
+
+    /// The triangles of one frame in drawing order, bucketed by band.
+    fn plan(&self, motion: &MotionFrame) -> FramePlan {
+        let g = self.rig.targets(motion);
+        let src = &self.rig.source;
+        let mut keyed: Vec<(f32, Scan)> = Vec::with_capacity(self.rig.triangles.len());
+        for t in &self.rig.triangles {
+            let [a, b, c] = t.v.map(|i| i as usize);
+            let corners = [a, b, c].map(|i| [g.target[i][0], g.target[i][1]]);
+            let from = [src[a], src[b], src[c]];
+            // Back-facing (turned away, or folded by the expression): hidden.
+            // Triangles hidden in the source but facing the camera now are
+            // drawn; their thin source strip stretches over the gap.
+            let da = signed_area2(corners[0], corners[1], corners[2]);
+            if da * self.rig.front_sign <= 0.0 {
+                continue;
+            }
+            let map = match t.kind {
+                TriangleKind::Eye => {
+                    let rigid = [a, b, c].map(|i| g.rigid[i]);
+                    Affine::between(rigid, from).or_else(|| Affine::between(corners, from))
+                }
+                _ => Affine::between(corners, from),
+            };
+            let Some(map) = map else { continue };
+            // Painter's order: rings first, then the mouth and eye
+            // interiors (behind the lips and lids), then the face surface
+            // from far to near (larger depth = farther).
+            let depth = if !t.face {
+                f32::INFINITY
+            } else if t.kind != TriangleKind::Surface {
+                f32::MAX
+            } else {
+                (g.target[a][2] + g.target[b][2] + g.target[c][2]) / 3.0
+            };
+            keyed.push((
+                depth,
+                Scan {
+                    corners,
+                    map,
+                    kind: t.kind,
+                    face: t.face,
+                    mouth_region: t.mouth_region || t.kind == TriangleKind::Mouth,
+                },
+            ));
+        }
+        keyed.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let scans: Vec<Scan> = keyed.into_iter().map(|(_, s)| s).collect();
+        let n_bands = (self.height() as usize).div_ceil(BAND);
+        let mut bands = vec![Vec::new(); n_bands];
+        for (i, s) in scans.iter().enumerate() {
+            let ymin = s.corners.iter().map(|p| p[1]).fold(f32::MAX, f32::min);
+            let ymax = s.corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
+            if !(ymin.is_finite() && ymax.is_finite()) || ymax < 0.0 {
+                continue;
+            }
+            let b0 = (ymin.max(0.0) as usize) / BAND;
+            let b1 = ((ymax.max(0.0) as usize) / BAND).min(n_bands - 1);
+            for band in bands.iter_mut().take(b1 + 1).skip(b0) {
+                band.push(i as u32);
+            }
+        }
+        let mouth = MouthFrame::new(&self.rig.canonical.groups, |i| {
+            [g.target[i][0], g.target[i][1]]
+        });
+        let groups = &self.rig.canonical.groups;
+        let lids = [
+            (&groups.right_eye_upper, motion.expression.blink_right),
+            (&groups.left_eye_upper, motion.expression.blink_left),
+        ]
+        .into_iter()
+        .filter(|(_, c)| *c > LASH_START)
+        .map(|(ids, c)| (ids.iter().map(|&i| [g.target[i][0], g.target[i][1]]).collect(), c))
+        .collect();
+        FramePlan {
+            scans,
+            bands,
+            mouth,
+            lids,
+        }
+    }
+
+    /// Scans band `b` (its rows are `rows`, RGB24).
+    fn scan_band(&self, plan: &FramePlan, b: usize, rows: &mut [u8], w: usize) {
+        let y0 = (b * BAND) as i32;
+        let n_rows = (rows.len() / (w * 3)) as i32;
+        for &i in &plan.bands[b] {
+            let s = &plan.scans[i as usize];
+            let a = s.map.0;
+            for_each_span(&s.corners, y0..y0 + n_rows, w as i32, |y, x0, x1| {
+                let row = &mut rows[(y - y0) as usize * w * 3..][..w * 3];
+                let (mut sx, mut sy) = s.map.apply(x0 as f32, y as f32);
+                for x in x0..x1 {
+                    let mut c = sample(&self.src, sx, sy);
+                    if s.kind == TriangleKind::Mouth {
+                        c = self
+                            .look
+                            .shade(&self.src, &plan.mouth, x as f32, y as f32, c);
+                    }
+                    row[x as usize * 3..x as usize * 3 + 3].copy_from_slice(&to_u8(c));
+                    sx += a[0];
+                    sy += a[3];
+                }
+            });
+        }
+    }
+
+    /// Darkens a closing eye's seam along the upper lid, so a closed eye
+    /// shows its lash line as in life (the warp alone stretches the lashes
+    /// thin). Strength rises with the closure.
+    fn draw_lash_line(&self, lid: &[[f32; 2]], closure: f32, out: &mut [u8]) {
+        let (w, h) = (self.width() as i32, self.height() as i32);
+        let (a, b) = (lid[0], lid[lid.len() - 1]);
+        let eye_w = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
+        let r = (0.055 * eye_w).max(1.0);
+        let k = 0.8 * smooth(LASH_START, 0.9, closure);
+        let lash = self.look.lash;
+        let x0 = (lid.iter().map(|p| p[0]).fold(f32::MAX, f32::min) - r).floor().max(0.0) as i32;
+        let x1 = (lid.iter().map(|p| p[0]).fold(f32::MIN, f32::max) + r).ceil().min((w - 1) as f32) as i32;
+        let y0 = (lid.iter().map(|p| p[1]).fold(f32::MAX, f32::min) - r).floor().max(0.0) as i32;
+        let y1 = (lid.iter().map(|p| p[1]).fold(f32::MIN, f32::max) + r).ceil().min((h - 1) as f32) as i32;
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let p = [x as f32, y as f32];
+                let d = lid
+                    .windows(2)
+                    .map(|s| segment_distance(p, s[0], s[1]))
+                    .fold(f32::MAX, f32::min);
+                // Thinner toward the corners.
+                let t = ((p[0] - a[0]) / (b[0] - a[0]).abs().max(1e-3)).clamp(0.0, 1.0);
+                let taper = 0.45 + 0.55 * (1.0 - (2.0 * t - 1.0).powi(2));
+                let s = k * (1.0 - d / (r * taper)).clamp(0.0, 1.0);
+                if s > 0.0 {
+                    let i = (y * w + x) as usize * 3;
+                    for c in 0..3 {
+                        let v = out[i + c] as f32;
+                        out[i + c] = (v + (lash[c] - v) * s + 0.5) as u8;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Face and mouth masks of a planned frame, feathered.
+    fn masks_into(&self, plan: &FramePlan, m: &mut FrameMasks) {
+        let (w, h) = (self.width() as usize, self.height() as usize);
+        m.face.clear();
+        m.face.resize(w * h, 0);
+        m.mouth.clear();
+        m.mouth.resize(w * h, 0);
+        for s in plan.scans.iter().filter(|s| s.face) {
+            for_each_span(&s.corners, 0..h as i32, w as i32, |y, x0, x1| {
+                let r = y as usize * w;
+                m.face[r + x0 as usize..r + x1 as usize].fill(255);
+                if s.mouth_region {
+                    m.mouth[r + x0 as usize..r + x1 as usize].fill(255);
+                }
+            });
+        }
+        let sigma = (w.max(h) as f32 / 256.0).max(1.0);
+        for mask in [&mut m.face, &mut m.mouth] {
+            let img = image::GrayImage::from_raw(w as u32, h as u32, std::mem::take(mask))
+                .expect("mask sized above");
+            *mask = image::imageops::fast_blur(&img, sigma).into_raw();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
