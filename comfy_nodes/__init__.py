@@ -2,9 +2,8 @@
 
 Node modules import only the standard library at import time; numpy,
 torch and ``voxportrait`` are imported inside the functions that run a
-node, so ComfyUI's start-up stays fast. The nodes that need the renderer
-(Animate, Render Motion, streaming save) are described in
-``nodes_render.py`` and register there when the renderer lands.
+node, so ComfyUI's start-up stays fast. The nodes that render (Animate,
+Render Motion, Render To Video) live in ``nodes_render.py``.
 """
 
 from . import nodes_render

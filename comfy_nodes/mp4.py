@@ -3,8 +3,9 @@
 H.264 yuv420p + AAC, the settings of the core's own MP4 writer (libx264
 "veryfast", CRF 18 by default, High profile, 160 kb/s AAC at 48 kHz,
 ``+faststart`` so browsers play it while it loads). No ComfyUI here: the
-Save Talking Video node feeds it an IMAGE batch frame by frame, and the
-streaming render path can feed it frames straight from the renderer.
+Save Talking Video node feeds it an IMAGE batch frame by frame (Render To
+Video uses the core's own writer, ``Renderer.render_to_file``), and Animate
+uses ``fit_audio`` for its AUDIO output.
 
 The file is written under a hidden temporary name beside the target and
 renamed only when ffmpeg succeeded; on an error, an interruption or Ctrl-C

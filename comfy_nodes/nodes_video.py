@@ -15,12 +15,8 @@ def write_talking_video(path, frames, count: int, width: int, height: int, fps, 
     ``audio`` (``(samples [C,T], rate)``) is trimmed or padded to the video.
     ``progress`` (a :class:`_host.Progress`) is checked for interruption and
     advanced once per frame. Nothing is left at ``path`` (or beside it) when
-    this raises.
-
-    RENDERER (pending): the streaming render-to-file path of Save Talking
-    Video / Animate calls this with a generator that yields frames straight
-    from ``voxportrait.Renderer`` as they are rendered, so a long clip never
-    holds every frame in memory.
+    this raises. (Rendering straight to a file, without an IMAGE batch, is
+    Render To Video in ``nodes_render``: ``Renderer.render_to_file``.)
     """
     from .mp4 import Mp4Writer
 

@@ -187,8 +187,16 @@ def test_combo_lists_match_the_package():
     assert nm.HEAD_PRESETS == tuple(voxportrait.HEAD_PRESETS)
 
 
-def test_the_renderer_nodes_are_not_registered_yet():
-    assert not {"VoxPortraitAnimate", "VoxPortraitRenderMotion"} & set(NODES)
+def test_the_renderer_nodes_are_registered():
+    import voxportrait
+
+    assert {"VoxPortraitAnimate", "VoxPortraitRenderMotion", "VoxPortraitRenderToVideo"} <= set(NODES)
+    nr = sys.modules[pack.__name__ + ".nodes_render"]
+    assert nr.FRAMINGS == tuple(voxportrait.FRAMINGS)
+    # The example workflows' widget order: the planned inputs first, the later ones appended.
+    order = list(NODES["VoxPortraitAnimate"].INPUT_TYPES()["required"])
+    assert order[:11] == ["image", "audio", "fps", "framing", "size", "expression_scale", "pose_preset",
+                          "pose_scale", "blink_rate", "still", "seed"]
 
 
 def test_importing_the_pack_imports_nothing_heavy(tmp_path):
@@ -197,7 +205,7 @@ import importlib.util, sys
 spec = importlib.util.spec_from_file_location("p", {str(ROOT / 'comfy_nodes' / '__init__.py')!r},
     submodule_search_locations=[{str(ROOT / 'comfy_nodes')!r}])
 m = importlib.util.module_from_spec(spec); sys.modules["p"] = m; spec.loader.exec_module(m)
-assert len(m.NODE_CLASS_MAPPINGS) == 7, m.NODE_CLASS_MAPPINGS
+assert len(m.NODE_CLASS_MAPPINGS) == 10, m.NODE_CLASS_MAPPINGS
 heavy = [x for x in ("torch", "numpy", "voxportrait", "comfy", "folder_paths") if x in sys.modules]
 assert not heavy, heavy
 print("ok")
@@ -698,6 +706,252 @@ def test_fit_audio_and_even_size():
     long = mp4.fit_audio(s, 1000, 50, Fraction(25))
     assert long.shape == (2, 2000) and long[:, 1000:].max() == 0.0
     assert mp4.even_size(65, 47) == (66, 48) and mp4.even_size(64, 48) == (64, 48)
+
+
+# --- Animate / Render Motion / Render To Video --------------------------------------------------
+
+
+def animate_args(**kw):
+    args = dict(fps=25.0, framing="resize", size=128, expression_scale=1.0, pose_preset="calm", pose_scale=1.0,
+                blink_rate=17.0, still=False, seed=0, face_index=0, brow_scale=1.0, engine="learned",
+                mask_output="mouth")
+    args.update(kw)
+    return args
+
+
+def speech_clip(seconds, rate=16000):
+    """The start of the example speech ("Hello, ..."), ``seconds`` long, as mono AUDIO."""
+    import voxportrait
+
+    samples, sr = voxportrait.load_audio(str(SPEECH))
+    assert sr == rate
+    return {"waveform": samples[1600:1600 + int(round(seconds * rate))][None, None].copy(), "sample_rate": rate}
+
+
+def test_animate_outputs_frames_audio_fps_and_mask(comfy_host):
+    audio = wav_audio(SPEECH_1S)  # 1 s, 44.1 kHz stereo
+    frames, out_audio, fps, mask = node("VoxPortraitAnimate").animate(
+        FakeTensor(image_batch()), {"waveform": FakeTensor(audio["waveform"]), "sample_rate": 44100},
+        **animate_args())
+    assert frames.shape == (25, 128, 128, 3) and frames.dtype == np.float32
+    assert 0.0 <= frames.min() and frames.max() <= 1.0 and frames.std() > 0.05
+    assert np.abs(np.diff(frames, axis=0)).max() > 0.1  # it moves
+    assert mask.shape == (25, 128, 128) and mask.dtype == np.float32
+    assert mask.min() == 0.0 and mask.max() == 1.0
+    assert 0 < (mask > 0.5).mean() < 0.1  # the mouth: a small part of the picture
+    assert fps == 25.0 and isinstance(fps, float)
+    w = out_audio["waveform"]
+    assert out_audio["sample_rate"] == 44100 and w.shape == (1, 2, 44100) and w.dtype == np.float32
+    assert np.array_equal(w[0], audio["waveform"][0])  # both channels kept, same rate
+    bar = comfy_host.bars[-1]
+    assert bar.total == 25 and bar.updates == [8, 16, 24, 25]  # one update per chunk of 8 frames
+
+
+@pytest.mark.parametrize("seconds,fps", [(0.43, 25.0), (0.41, 25.0), (0.45, 29.97)])
+def test_animate_audio_is_trimmed_or_padded_to_the_video(comfy_host, seconds, fps):
+    audio = speech_clip(seconds)
+    frames, out_audio, out_fps, _ = node("VoxPortraitAnimate").animate(
+        image_batch(), audio, **animate_args(fps=fps, size=64, engine="energy", mask_output="none"))
+    rate = Fraction(30000, 1001) if fps == 29.97 else Fraction(25)
+    n = frames.shape[0]
+    assert n == math.floor(Fraction(round(seconds * 16000), 16000) * rate + Fraction(1, 2))
+    assert out_fps == float(rate)
+    t = out_audio["waveform"].shape[2]
+    assert t == math.floor(Fraction(n) * 16000 / rate + Fraction(1, 2))  # exactly frames / fps
+    assert abs(t / 16000 - n / out_fps) < 1.0 / 16000
+    src = audio["waveform"][0, 0]
+    k = min(t, src.size)
+    assert np.array_equal(out_audio["waveform"][0, 0, :k], src[:k])
+    assert not out_audio["waveform"][0, 0, k:].any()  # padding is silence
+
+
+def test_animate_mask_choices_and_options(comfy_host):
+    n = node("VoxPortraitAnimate")
+    audio = wav_audio(SPEECH_1S)
+    _, _, _, mouth = n.animate(image_batch(), audio, **animate_args(engine="energy"))
+    frames, _, _, face = n.animate(image_batch(), audio, **animate_args(engine="energy", mask_output="face"))
+    assert face.shape == mouth.shape
+    assert (face > 0.5).sum() > 4 * (mouth > 0.5).sum() > 0
+    same, _, _, none = n.animate(image_batch(), audio, **animate_args(engine="energy", mask_output="none"))
+    assert none.shape == (1, 128, 128) and not none.any()
+    assert np.array_equal(same, frames)  # the mask choice does not change the frames
+    crop, _, _, _ = n.animate(image_batch(), audio, **animate_args(engine="energy", framing="crop", size=96,
+                                                                  mask_output="none"))
+    assert crop.shape == (25, 96, 96, 3)
+    # Still with a closed mouth and no blinks: every frame is the framed portrait.
+    quiet, _, _, _ = n.animate(image_batch(), audio, **animate_args(engine="energy", still=True,
+                                                                   expression_scale=0.0, blink_rate=0.0,
+                                                                   brow_scale=0.0, mask_output="none"))
+    assert np.abs(quiet - quiet[:1]).max() < 1e-6
+
+
+def test_animate_uses_the_alpha_mask(comfy_host):
+    import voxportrait
+
+    rgba = voxportrait.load_image(str(DATA / "face" / "portrait_rgba.png"))
+    if rgba.shape[2] != 4:
+        import av
+
+        with av.open(str(DATA / "face" / "portrait_rgba.png")) as c:
+            rgba = next(c.decode(video=0)).to_ndarray(format="rgba")
+    image = rgba[None, ..., :3].astype(np.float32) / 255.0
+    alpha_mask = 1.0 - rgba[None, ..., 3].astype(np.float32) / 255.0  # LoadImage's MASK
+    args = animate_args(engine="energy", framing="full", mask_output="none")
+    plain, _, _, _ = node("VoxPortraitAnimate").animate(image, speech_clip(0.2), **args)
+    white, _, _, _ = node("VoxPortraitAnimate").animate(image, speech_clip(0.2), mask=alpha_mask, **args)
+    assert plain.shape == white.shape == (5, 288, 288, 3)
+    assert np.allclose(plain[0, 0, 0], [0.0, 160 / 255, 0.0], atol=0.02)  # green under the transparency
+    assert np.allclose(white[0, 0, 0], 1.0, atol=0.02)  # put on white
+
+
+def test_animate_batch_uses_the_first_picture_with_a_warning(comfy_host, caplog):
+    batch = np.concatenate([image_batch(), np.full((1, 512, 512, 3), 0.5, np.float32)])
+    with caplog.at_level("WARNING", logger="voxportrait.comfy"):
+        frames, _, _, _ = node("VoxPortraitAnimate").animate(
+            batch, speech_clip(0.2), **animate_args(engine="energy", mask_output="none"))
+    assert frames.shape == (5, 128, 128, 3)
+    assert "holds 2 pictures; animating the first" in caplog.text
+
+
+def test_animate_no_face_is_a_one_line_error_and_mouth_position_falls_back(comfy_host):
+    import voxportrait
+
+    blank = np.full((1, 160, 200, 3), 0.6, np.float32)
+    n = node("VoxPortraitAnimate")
+    with pytest.raises(voxportrait.InputError) as e:
+        n.animate(blank, speech_clip(0.2), **animate_args())
+    msg = str(e.value)
+    assert "no face found in the 200x160 image" in msg and "mouth_position" in msg
+    assert "--mouth" not in msg and "\n" not in msg
+    assert comfy_host.bars == [] or comfy_host.bars[-1].current == 0  # failed before any work
+    frames, _, _, mask = n.animate(blank, speech_clip(0.2), mouth_position="0.5, 0.7", **animate_args())
+    assert frames.shape == (5, 102, 128, 3) and mask.shape == (5, 102, 128)  # longer side = size
+    for bad, match in (("0.5", "X,Y fractions"), ("1.5,0.5", "outside the picture")):
+        with pytest.raises(host.NodeError, match=match):
+            n.animate(blank, speech_clip(0.2), mouth_position=bad, **animate_args())
+    with pytest.raises(host.NodeError, match="AUDIO is empty"):
+        n.animate(image_batch(), {"waveform": np.zeros((1, 1, 0), np.float32), "sample_rate": 16000},
+                  **animate_args())
+
+
+def test_animate_stops_between_chunks_when_interrupted(comfy_host):
+    # Checks: before the motion, before the first chunk, then after each chunk.
+    comfy_host.mm.interrupt_after(3)
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        node("VoxPortraitAnimate").animate(image_batch(), wav_audio(SPEECH_1S), **animate_args(engine="energy"))
+    bar = comfy_host.bars[-1]
+    assert bar.total == 25 and bar.current == 8
+
+
+@pytest.fixture(scope="module")
+def short_idle():
+    import voxportrait
+
+    return voxportrait.idle_motion(0.4, fps=25, seed=3)
+
+
+def test_render_motion_frames_and_masks(comfy_host, short_idle, speech_motion):
+    n = node("VoxPortraitRenderMotion")
+    frames, mask = n.render(FakeTensor(image_batch()), short_idle, "crop", 96, "face")
+    assert frames.shape == (10, 96, 96, 3) and frames.dtype == np.float32
+    assert 0.0 <= frames.min() and frames.max() <= 1.0
+    assert mask.shape == (10, 96, 96) and mask.dtype == np.float32 and 0.1 < (mask > 0.5).mean() < 0.9
+    assert comfy_host.bars[-1].total == 10 and comfy_host.bars[-1].updates == [8, 10]
+    # Speech motion from a MOTION socket renders one frame per motion frame.
+    part = me.trim(speech_motion, 0, 20)
+    talk, mouth = n.render(image_batch(), part, "resize", 64, "mouth")
+    assert talk.shape == (20, 64, 64, 3) and mouth.shape == (20, 64, 64)
+    assert 0 < (mouth > 0.5).mean() < 0.1
+
+
+def test_render_motion_uses_the_face_from_face_analyze(comfy_host, short_idle):
+    img = image_batch(DATA / "face" / "two_faces.jpg")
+    analyze, render = node("VoxPortraitFaceAnalyze"), node("VoxPortraitRenderMotion")
+    first, _ = analyze.analyze(img, 0, 0, 0.0)
+    second, _ = analyze.analyze(img, 1, 0, 0.0)
+    a, _ = render.render(img, short_idle, "crop", 96, "none", face=first)
+    b, _ = render.render(img, short_idle, "crop", 96, "none", face=second)
+    default, _ = render.render(img, short_idle, "crop", 96, "none")
+    assert np.array_equal(a, default)  # no FACE: the largest
+    assert np.abs(a - b).mean() > 0.05  # the crop is around another face
+
+    # The FACE's picture of a batch is rendered; a FACE from another picture size is refused.
+    batch = np.concatenate([np.full((1, 512, 512, 3), 0.5, np.float32), image_batch()])
+    face, _ = analyze.analyze(batch, 0, 1, 0.0)
+    frames, _ = render.render(batch, short_idle, "resize", 64, "none", face=face)
+    assert frames.shape == (10, 64, 64, 3)
+    with pytest.raises(host.NodeError, match="FACE was found in a 512x512 picture but the IMAGE is"):
+        render.render(image_batch(DATA / "face" / "two_faces.jpg"), short_idle, "resize", 64, "none", face=face)
+
+
+def test_render_motion_errors_and_interruption(comfy_host, short_idle):
+    import voxportrait
+
+    n = node("VoxPortraitRenderMotion")
+    with pytest.raises(voxportrait.InputError, match="no face found"):
+        n.render(np.zeros((1, 64, 64, 3), np.float32), short_idle, "resize", 64, "mouth")
+    with pytest.raises(host.NodeError, match="unknown framing"):
+        n.render(image_batch(), short_idle, "stretch", 64, "mouth")
+    comfy_host.mm.interrupt_after(2)  # the check before the first chunk and after it pass
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        n.render(image_batch(), short_idle, "resize", 64, "mouth")
+    assert comfy_host.bars[-1].current == 8
+
+
+def test_render_to_video_streams_an_mp4_with_audio(comfy_host):
+    import voxportrait
+
+    motion = voxportrait.idle_motion(2.0, fps=25, seed=1)
+    audio = wav_audio(SPEECH_1S)  # 1 s: padded with silence to the 2 s motion
+    r = node("VoxPortraitRenderToVideo").render(
+        FakeTensor(image_batch()), motion, "resize", 128, 0, "voxportrait/streamed",
+        audio={"waveform": FakeTensor(audio["waveform"]), "sample_rate": 44100})
+    assert r["ui"] == {"images": [{"filename": "streamed_00001_.mp4", "subfolder": "voxportrait",
+                                   "type": "output"}], "animated": (True,)}
+    path = r["result"][0]
+    assert comfy_host.files() == ["voxportrait/streamed_00001_.mp4"]  # no temporary file left either
+    info = probe_mp4(path)
+    assert info["video_codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert (info["width"], info["height"]) == (128, 128) and info["frames"] == 50 and info["rate"] == 25
+    assert info["audio_codec"] == "aac" and abs(info["audio_seconds"] - 2.0) < 0.05
+    bar = comfy_host.bars[-1]
+    assert bar.total == 50 and bar.current == 50 and len(bar.updates) == 50  # one update per frame
+
+
+def test_render_to_video_trims_audio_and_takes_a_face(comfy_host, short_idle):
+    img = image_batch(DATA / "face" / "two_faces.jpg")
+    face, _ = node("VoxPortraitFaceAnalyze").analyze(img, 1, 0, 0.0)
+    n = node("VoxPortraitRenderToVideo")
+    r = n.render(img, short_idle, "crop", 96, 0, "trimmed", audio=wav_audio(SPEECH_1S), face=face)
+    info = probe_mp4(r["result"][0])
+    assert info["frames"] == 10 and (info["width"], info["height"]) == (96, 96)
+    assert abs(info["audio_seconds"] - 0.4) < 0.05  # 1 s of audio trimmed to the 0.4 s motion
+    silent = n.render(img, short_idle, "crop", 96, 1, "trimmed")
+    assert silent["ui"]["images"][0]["filename"] == "trimmed_00002_.mp4"
+    assert probe_mp4(silent["result"][0])["audio_codec"] is None
+    from helpers import decode_frames
+
+    # face_index 1 without a FACE picks the same face as the FACE with index 1.
+    a, b = decode_frames(r["result"][0])[0], decode_frames(silent["result"][0])[0]
+    assert np.abs(a.astype(float) - b).mean() < 3
+
+
+def test_render_to_video_interrupted_or_failing_leaves_no_file(comfy_host):
+    import voxportrait
+
+    motion = voxportrait.idle_motion(2.0, fps=25, seed=1)
+    n = node("VoxPortraitRenderToVideo")
+    comfy_host.mm.interrupt_after(12)
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):  # ComfyUI's own exception, as is
+        n.render(image_batch(), motion, "resize", 128, 0, "voxportrait/cut", audio=wav_audio(SPEECH_1S))
+    assert 0 < comfy_host.bars[-1].current < 50
+    assert comfy_host.files() == []
+    with pytest.raises(voxportrait.InputError, match="no face found"):
+        n.render(np.full((1, 96, 96, 3), 0.5, np.float32), motion, "resize", 128, 0, "voxportrait/none")
+    with pytest.raises(host.NodeError, match="AUDIO is empty"):
+        n.render(image_batch(), motion, "resize", 128, 0, "voxportrait/empty",
+                 audio={"waveform": np.zeros((1, 2, 0), np.float32), "sample_rate": 16000})
+    assert comfy_host.files() == []
 
 
 def test_fakes_are_gone_after_the_tests_that_used_them():

@@ -9,13 +9,19 @@ The script makes a temporary folder with a ``custom_nodes`` link to this
 repository, input/output/temp/user folders and an extra-model-paths YAML,
 starts ``main.py --cpu`` on a free loopback port, and over the HTTP API:
 
-* submits every ``*.api.json`` here whose node types all exist (the
-  Animate workflows are reported as skipped until that node lands; the
-  txt2img one also needs an SD1.5 checkpoint in ComfyUI's models folder);
-* checks each MP4 (H.264 video and an AAC audio stream, via PyAV) and each
-  motion JSON (loads with ``voxportrait.Motion.load``);
-* checks that a node error reaches the error panel as a one-line message
-  (silent audio) and that an interrupted Save Talking Video leaves no file.
+* checks that each UI workflow (``*.json``) sets the VoxPortrait nodes'
+  widgets and links exactly as its ``*.api.json`` does, using the node
+  definitions the server reports (widget order, ``control_after_generate``);
+* submits every ``*.api.json`` here whose node types and model files all
+  exist (``txt2img_to_talking_video`` is reported as skipped unless an SD1.5
+  checkpoint such as ``v1-5-pruned-emaonly.safetensors`` is in ComfyUI's
+  models folder: the script downloads nothing);
+* checks each MP4 (H.264 video and an AAC audio stream as long as the video,
+  via PyAV) and each motion JSON (loads with ``voxportrait.Motion.load``);
+* checks that node errors reach the error panel as one-line messages
+  (silent audio; a portrait without a face) and that Cancel during a long
+  Save Talking Video and during a long streaming Render To Video leaves no
+  file.
 
 Nothing is written inside the ComfyUI folder; the temporary folder is
 removed at the end unless ``--keep`` is given. Exit status 0 = all passed.
@@ -101,11 +107,96 @@ def outputs_of(entry, out_dir: Path):
                     yield out_dir / item.get("subfolder", "") / item["filename"]
 
 
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+def options_of(spec):
+    """The choices of a combo input spec (either form), or None."""
+    kind = spec[0]
+    if isinstance(kind, list):
+        return kind
+    if kind == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+        return spec[1].get("options")
+    return None
+
+
+def missing_files(graph, info) -> list:
+    """Combo values (model or input files) that this ComfyUI does not offer."""
+    out = []
+    for n in graph.values():
+        inputs = info[n["class_type"]]["input"]
+        for name, value in n["inputs"].items():
+            spec = inputs.get("required", {}).get(name) or inputs.get("optional", {}).get(name)
+            choices = options_of(spec) if spec else None
+            if isinstance(value, str) and choices is not None and value not in choices:
+                out.append(f"{n['class_type']}.{name} = {value}")
+    return out
+
+
+def ui_matches_api(ui, api, info) -> list:
+    """Differences between a UI workflow and its API form, for the VoxPortrait
+    nodes: widget values (in the server's widget order) and input links."""
+    problems = []
+    links = {l[0]: l for l in ui.get("links", [])}
+    for node in ui["nodes"]:
+        cls = node["type"]
+        if not cls.startswith("VoxPortrait"):
+            continue
+        api_node = api.get(str(node["id"]))
+        if api_node is None or api_node["class_type"] != cls:
+            problems.append(f"node {node['id']} ({cls}) is not in the API workflow")
+            continue
+        spec, order = info[cls]["input"], info[cls].get("input_order", {})
+        widgets = []
+        for group in ("required", "optional"):
+            for name in order.get(group, list(spec.get(group, {}))):
+                s = spec[group][name]
+                if isinstance(s[0], list) or s[0] in WIDGET_TYPES:
+                    widgets.append(name)
+                    if len(s) > 1 and isinstance(s[1], dict) and s[1].get("control_after_generate"):
+                        widgets.append(None)  # the "fixed"/"randomize" value after a seed
+        values = node.get("widgets_values", [])
+        if len(values) != len(widgets):
+            problems.append(f"{cls} {node['id']}: {len(values)} widget values for {len(widgets)} widgets")
+            continue
+        expected = {}
+        for name, value in zip(widgets, values):
+            if name is not None:
+                expected[name] = value
+        for slot in node.get("inputs", []):
+            if slot.get("link") is not None:
+                l = links[slot["link"]]
+                expected[slot["name"]] = [str(l[1]), l[2]]
+        if expected != api_node["inputs"]:
+            diff = sorted(k for k in set(expected) | set(api_node["inputs"])
+                          if expected.get(k) != api_node["inputs"].get(k))
+            problems.append(f"{cls} {node['id']}: {', '.join(diff)} differ")
+    return problems
+
+
 def error_of(entry) -> str:
     for kind, data in entry["status"].get("messages", []):
         if kind == "execution_error":
             return f"{data.get('node_type')}: {data.get('exception_type')}: {data.get('exception_message')}"
     return ""
+
+
+def interrupt_check(api, graph, out_dir: Path, tag: str, name: str, report, timeout: float) -> None:
+    """Submits ``graph``, presses Cancel 3 s into its run, and checks that
+    ComfyUI reports the interruption and no file named ``*tag*`` is left."""
+    pid = api.submit(graph)
+    for _ in range(600):
+        q = api.get("/queue")
+        if any(item[1] == pid for item in q.get("queue_running", [])):
+            break
+        time.sleep(0.1)
+    time.sleep(3.0)
+    api.post("/interrupt", {})
+    entry = api.wait(pid, timeout)
+    kinds = [k for k, _ in entry["status"].get("messages", [])]
+    left = [str(f.relative_to(out_dir)) for f in out_dir.rglob("*") if tag in f.name]
+    report(name, "execution_interrupted" in kinds and not left,
+           f"status {entry['status']['status_str']}, messages {kinds}, files left {left}")
 
 
 def main(argv=None) -> int:
@@ -157,7 +248,13 @@ def main(argv=None) -> int:
         version = api.get("/system_stats")["system"].get("comfyui_version", "?")
         ours = sorted(k for k in info if k.startswith("VoxPortrait"))
         print(f"ComfyUI {version} at {comfyui}; VoxPortrait nodes: {', '.join(ours)}", flush=True)
-        report("nodes load", len(ours) >= 7, f"{len(ours)} VoxPortrait nodes")
+        report("nodes load", len(ours) >= 10, f"{len(ours)} VoxPortrait nodes")
+
+        for wf in sorted(HERE.glob("*.api.json")):
+            ui_path = wf.with_name(wf.name[:-len(".api.json")] + ".json")
+            if ui_path.exists():
+                problems = ui_matches_api(json.loads(ui_path.read_text()), json.loads(wf.read_text()), info)
+                report(f"{ui_path.name} = {wf.name}", not problems, "; ".join(problems) or "same widgets and links")
 
         for wf in sorted(HERE.glob("*.api.json")):
             graph = json.loads(wf.read_text())
@@ -165,6 +262,11 @@ def main(argv=None) -> int:
             if missing:
                 report(wf.name, None, f"skipped, needs {', '.join(missing)}")
                 continue
+            files_missing = missing_files(graph, info)
+            if files_missing:
+                report(wf.name, None, f"skipped, needs files this ComfyUI lacks: {', '.join(files_missing)}")
+                continue
+            started = time.time()
             entry = api.wait(api.submit(graph), args.timeout)
             if entry["status"]["status_str"] != "success":
                 report(wf.name, False, error_of(entry) or entry["status"])
@@ -174,10 +276,15 @@ def main(argv=None) -> int:
             for f in files:
                 if f.suffix == ".mp4":
                     pr = probe(f)
+                    video_seconds = pr["frames"] / pr["rate"] if pr["rate"] else 0.0
                     notes.append(f"{f.name} {pr['size'][0]}x{pr['size'][1]} {pr['frames']} frames "
-                                 f"{pr['video']}/{pr['pix_fmt']} + {pr['audio']} {pr['audio_seconds']} s")
+                                 f"({video_seconds:.2f} s) {pr['video']}/{pr['pix_fmt']} + {pr['audio']} "
+                                 f"{pr['audio_seconds']} s")
                     if pr["video"] != "h264" or pr["audio"] != "aac" or not pr["frames"]:
                         problems.append(f"{f.name}: {pr}")
+                    elif abs((pr["audio_seconds"] or 0.0) - video_seconds) > 0.1:
+                        problems.append(f"{f.name}: {pr['audio_seconds']} s of audio for {video_seconds:.2f} s "
+                                        f"of video")
                 elif f.suffix == ".json":
                     import voxportrait
 
@@ -185,6 +292,7 @@ def main(argv=None) -> int:
                     notes.append(f"{f.name} {m.frames} frames at {m.fps} fps")
             if not files:
                 problems.append("no output files")
+            notes.append(f"ran in {time.time() - started:.0f} s")
             report(wf.name, not problems, "; ".join(problems or notes))
 
         # Load Motion lists what Save Motion wrote (marked [output]) and loads it.
@@ -213,6 +321,32 @@ def main(argv=None) -> int:
         report("error message", entry["status"]["status_str"] == "error" and "silent" in err and "\n" not in err.strip(),
                err or entry["status"])
 
+        # No face: the renderer's one-line error names the node input to use instead.
+        blank = {"1": {"class_type": "EmptyImage", "inputs": {"width": 256, "height": 256, "batch_size": 1,
+                                                               "color": 0x808080}},
+                 "2": {"class_type": "VoxPortraitIdleMotion", "inputs": {
+                     "seconds": 1.0, "fps": 25.0, "head_preset": "calm", "head_scale": 1.0, "blink_rate": 17.0,
+                     "still": False, "seed": 0}},
+                 "3": {"class_type": "VoxPortraitRenderToVideo", "inputs": {
+                     "image": ["1", 0], "motion": ["2", 0], "framing": "resize", "size": 256, "face_index": 0,
+                     "filename_prefix": "voxportrait/noface"}}}
+        entry = api.wait(api.submit(blank), args.timeout)
+        err = error_of(entry)
+        left = [f.name for f in dirs["output"].rglob("*") if "noface" in f.name]
+        report("no-face message", entry["status"]["status_str"] == "error" and "no face found" in err
+               and "mouth_position" in err and "\n" not in err.strip() and not left, err or entry["status"])
+
+        # Interrupting a long streaming render leaves no file (not even the partial one).
+        stream = {"1": {"class_type": "LoadImage", "inputs": {"image": "portrait.png"}},
+                  "2": {"class_type": "VoxPortraitIdleMotion", "inputs": {
+                      "seconds": 600.0, "fps": 25.0, "head_preset": "calm", "head_scale": 1.0, "blink_rate": 17.0,
+                      "still": False, "seed": 0}},
+                  "3": {"class_type": "VoxPortraitRenderToVideo", "inputs": {
+                      "image": ["1", 0], "motion": ["2", 0], "framing": "resize", "size": 256, "face_index": 0,
+                      "filename_prefix": "voxportrait/stream_interrupted"}}}
+        interrupt_check(api, stream, dirs["output"], "stream_interrupted", "interrupt streaming render", report,
+                        args.timeout)
+
         # Interrupting a long save leaves no file.
         long = {"1": {"class_type": "LoadImage", "inputs": {"image": "portrait.png"}},
                 "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "bilinear",
@@ -220,19 +354,7 @@ def main(argv=None) -> int:
                 "3": {"class_type": "RepeatImageBatch", "inputs": {"image": ["2", 0], "amount": 3000}},
                 "4": {"class_type": "VoxPortraitSaveTalkingVideo", "inputs": {
                     "images": ["3", 0], "fps": 25.0, "filename_prefix": "voxportrait/interrupted", "crf": 18}}}
-        pid = api.submit(long)
-        for _ in range(600):
-            q = api.get("/queue")
-            if any(item[1] == pid for item in q.get("queue_running", [])):
-                break
-            time.sleep(0.1)
-        time.sleep(3.0)
-        api.post("/interrupt", {})
-        entry = api.wait(pid, args.timeout)
-        kinds = [k for k, _ in entry["status"].get("messages", [])]
-        left = [str(f.relative_to(dirs["output"])) for f in dirs["output"].rglob("*") if "interrupted" in f.name]
-        report("interrupt", "execution_interrupted" in kinds and not left,
-               f"status {entry['status']['status_str']}, messages {kinds}, files left {left}")
+        interrupt_check(api, long, dirs["output"], "interrupted", "interrupt save", report, args.timeout)
     finally:
         server.terminate()
         try:
