@@ -68,6 +68,12 @@ whose face is not found, --mouth X,Y gives a mouth-only animation.
 Batch: --batch JOBS.csv|JOBS.jsonl runs many jobs unattended (columns image,
 audio, output, plus any option by its long name, e.g. fps, framing,
 head_preset) and prints a summary of successes and failures.
+Relative paths resolve against the manifest's folder; a job without output
+writes IMAGE-NAME.mp4 beside the manifest, or in the folder -o names. Options
+on the command line are defaults that a job's columns override. Every job is
+checked first; invalid ones are reported as failed and the rest still run.
+stdout lists the outputs written; the exit code is 0 when all jobs succeeded,
+3 when any failed, 130 on Ctrl-C (--batch-report FILE.json saves the summary).
 
 examples:
   voxportrait animate portrait.png speech.wav -o talk.mp4
@@ -76,6 +82,7 @@ examples:
   voxportrait animate group.jpg line.wav -o talk.mp4 --framing full --face-index 1
   voxportrait animate photo.jpg line.wav -o talk.mp4 --framing crop --size 512
   voxportrait animate face.png line.wav -o frames --format png
+  voxportrait animate --batch jobs.csv -o renders --size 256 --batch-report report.json
 """
 
 
@@ -176,16 +183,23 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "animate",
         help="portrait + speech -> talking-head video",
+        usage="%(prog)s IMAGE AUDIO [-o OUT] [options]\n"
+              "       %(prog)s --batch JOBS.csv|JOBS.jsonl [-o DIR] [--batch-report FILE.json] [options]",
         description=ANIMATE_DESCRIPTION,
         epilog=EPILOG,
         formatter_class=fmt,
     )
-    a.add_argument("image", metavar="IMAGE", help="portrait: PNG, JPEG or WebP")
-    a.add_argument("audio", metavar="AUDIO", help="speech: WAV, MP3, FLAC, OGG or M4A")
+    a.add_argument("image", metavar="IMAGE", nargs="?", help="portrait: PNG, JPEG or WebP (not with --batch)")
+    a.add_argument("audio", metavar="AUDIO", nargs="?", help="speech: WAV, MP3, FLAC, OGG or M4A (not with --batch)")
     a.add_argument(
         "-o", "--output", metavar="OUT",
-        help="output .mp4, .gif or folder (default: IMAGE-NAME.mp4 in the current folder)",
+        help="output .mp4, .gif or folder (default: IMAGE-NAME.mp4 in the current folder); "
+             "with --batch, the folder for jobs without an output column",
     )
+    a.add_argument("--batch", metavar="JOBS.csv|JOBS.jsonl",
+                   help="run every job of a CSV or JSONL manifest instead of IMAGE AUDIO")
+    a.add_argument("--batch-report", metavar="FILE.json",
+                   help="with --batch, also write the summary (status, seconds, output or error per job) as JSON")
     a.add_argument("--fps", type=_fps, default="25",
                    help="frame rate: any value, e.g. 24, 25, 29.97, 30000/1001, 60 (default 25)")
     a.add_argument("--size", type=_size, default=512,
@@ -214,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--allow-silent", action="store_true",
                    help="render silent audio as an idle face instead of refusing it")
     a.add_argument("--ffmpeg", metavar="PATH", help="ffmpeg binary to use for MP4 output")
-    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    a.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar or summary (with --batch: only errors and a one-line count)")
 
     f = sub.add_parser(
         "face",
@@ -298,6 +313,47 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+def _animate_kwargs(args) -> dict:
+    """Keyword arguments of :func:`voxportrait.api.animate` from parsed options
+    (shared by the single job and ``--batch``)."""
+    return dict(
+        fps=args.fps, size=args.size, framing=args.framing, face_index=args.face_index,
+        seed=args.seed, format=args.format,
+        **_motion_kwargs(args), mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
+        allow_silent=args.allow_silent, background=args.background, ffmpeg=args.ffmpeg,
+    )
+
+
+def _exit_code_of(e: BaseException) -> int:
+    """The exit code that an exception raised by a job stands for."""
+    from . import _native
+
+    codes = [
+        (_native.InputError, EXIT_INPUT),
+        (_native.OutputError, EXIT_OUTPUT),
+        (_native.EncoderError, EXIT_ENCODER),
+        (_native.CancelledError, EXIT_INTERRUPTED),
+    ]
+    return next((c for cls, c in codes if isinstance(e, cls)), EXIT_INTERNAL)
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def _check_animate_args(args, animate_parser: argparse.ArgumentParser) -> None:
+    """IMAGE AUDIO or --batch, not both (argparse exits 2 with usage)."""
+    if args.batch is not None:
+        if args.image is not None or args.audio is not None:
+            animate_parser.error("--batch runs the jobs of its manifest; do not give IMAGE or AUDIO with it")
+    else:
+        if args.image is None or args.audio is None:
+            animate_parser.error("the following arguments are required: IMAGE, AUDIO (or --batch JOBS.csv)")
+        if args.batch_report is not None:
+            animate_parser.error("--batch-report needs --batch")
+
+
 def _run_animate(args) -> int:
     from tqdm import tqdm
 
@@ -316,14 +372,7 @@ def _run_animate(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        report = animate(
-            args.image, args.audio, output,
-            fps=args.fps, size=args.size, framing=args.framing, face_index=args.face_index,
-            seed=args.seed, format=args.format,
-            **_motion_kwargs(args), mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
-            allow_silent=args.allow_silent, background=args.background,
-            ffmpeg=args.ffmpeg, progress=progress,
-        )
+        report = animate(args.image, args.audio, output, **_animate_kwargs(args), progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -409,13 +458,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    codes = [
-        (_native.InputError, EXIT_INPUT),
-        (_native.OutputError, EXIT_OUTPUT),
-        (_native.EncoderError, EXIT_ENCODER),
-        (_native.CancelledError, EXIT_INTERRUPTED),
-    ]
+    if args.command == "animate":
+        _check_animate_args(args, _subparser(parser, "animate"))
     try:
+        if args.command == "animate" and args.batch is not None:
+            from .batch import run_batch
+
+            return run_batch(args, _subparser(parser, "animate"))
         if args.command == "animate":
             return _run_animate(args)
         if args.command == "face":
@@ -429,8 +478,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except _native.VoxPortraitError as e:
         if os.environ.get("VOXPORTRAIT_DEBUG"):
             raise
-        code = next((c for cls, c in codes if isinstance(e, cls)), EXIT_INTERNAL)
-        return _fail(code, str(e))
+        return _fail(_exit_code_of(e), str(e))
     except Exception as e:  # last resort: one line, not a traceback
         if os.environ.get("VOXPORTRAIT_DEBUG"):
             raise
