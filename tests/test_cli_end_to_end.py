@@ -136,7 +136,7 @@ def test_same_seed_same_video_other_seed_other_motion(outdir):
 def test_help_reads_like_a_manual():
     r = run_cli("animate", "--help")
     assert r.returncode == 0
-    for words in ["exit codes", "examples:", "--fps", "--size", "--seed", "29.97", "ffmpeg", "placeholder"]:
+    for words in ["exit codes", "examples:", "--fps", "--size", "--seed", "29.97", "ffmpeg", "--framing", "--batch"]:
         assert words in r.stdout, words
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("voxportrait ")

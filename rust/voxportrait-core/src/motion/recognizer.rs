@@ -91,7 +91,7 @@ impl VisemeHead {
             .map(|s| 1.0 / s.max(1e-6))
             .collect();
         let width = FEATURE_DIM * (2 * context + 1);
-        let hidden = if st.names().iter().any(|n| *n == "hidden.weight") {
+        let hidden = if st.names().contains(&"hidden.weight") {
             let bias = tensor(&st, "hidden.bias", None)?;
             let weight = tensor(&st, "hidden.weight", Some(bias.len() * width))?;
             Some(Dense {

@@ -46,7 +46,7 @@ impl Framing {
     pub fn parse(mode: &str, size: u32) -> Result<Self> {
         match mode.trim().to_ascii_lowercase().as_str() {
             "crop" => {
-                if size < 64 || size % 2 != 0 {
+                if size < 64 || !size.is_multiple_of(2) {
                     return Err(Error::Input(format!(
                         "crop size {size} must be even and at least 64 (256, 512 or 1024 are usual)"
                     )));

@@ -34,7 +34,7 @@ use crate::face::canonical::CanonicalFace;
 use crate::motion::MotionFrame;
 use crate::Result;
 use mouth::{MouthFrame, MouthLook};
-use raster::{for_each_span, sample, to_u8, Affine};
+use raster::{for_each_span, sample, sample_u8, to_u8, Affine};
 use rig::{signed_area2, FaceRig, TriangleKind};
 
 /// Rows per parallel band.
@@ -162,11 +162,15 @@ impl Renderer {
             let [a, b, c] = t.v.map(|i| i as usize);
             let corners = [a, b, c].map(|i| [g.target[i][0], g.target[i][1]]);
             let from = [src[a], src[b], src[c]];
-            // Back-facing (turned away, or folded by the expression): hidden.
+            // Back-facing triangles (turned away, or folded by the
+            // expression) are drawn first, under everything else: where no
+            // front-facing triangle covers them they fill the gap with the
+            // nearby texture instead of leaving the source's stale pixels.
             // Triangles hidden in the source but facing the camera now are
-            // drawn; their thin source strip stretches over the gap.
+            // drawn normally; their thin source strip stretches over the gap.
             let da = signed_area2(corners[0], corners[1], corners[2]);
-            if da * self.rig.front_sign <= 0.0 {
+            let back = da * self.rig.front_sign <= 0.0;
+            if back && (!t.face || t.kind != TriangleKind::Surface) {
                 continue;
             }
             let map = match t.kind {
@@ -180,7 +184,7 @@ impl Renderer {
             // Painter's order: rings first, then the mouth and eye
             // interiors (behind the lips and lids), then the face surface
             // from far to near (larger depth = farther).
-            let depth = if !t.face {
+            let depth = if !t.face || back {
                 f32::INFINITY
             } else if t.kind != TriangleKind::Surface {
                 f32::MAX
@@ -238,22 +242,30 @@ impl Renderer {
     fn scan_band(&self, plan: &FramePlan, b: usize, rows: &mut [u8], w: usize) {
         let y0 = (b * BAND) as i32;
         let n_rows = (rows.len() / (w * 3)) as i32;
+        let (data, sw, sh) = (self.src.as_raw().as_slice(), w as i32, self.height() as i32);
         for &i in &plan.bands[b] {
             let s = &plan.scans[i as usize];
             let a = s.map.0;
+            let mouth = s.kind == TriangleKind::Mouth;
             for_each_span(&s.corners, y0..y0 + n_rows, w as i32, |y, x0, x1| {
                 let row = &mut rows[(y - y0) as usize * w * 3..][..w * 3];
-                let (mut sx, mut sy) = s.map.apply(x0 as f32, y as f32);
-                for x in x0..x1 {
-                    let mut c = sample(&self.src, sx, sy);
-                    if s.kind == TriangleKind::Mouth {
-                        c = self
-                            .look
-                            .shade(&self.src, &plan.mouth, x as f32, y as f32, c);
+                let span = &mut row[x0 as usize * 3..x1 as usize * 3];
+                if mouth {
+                    for (k, px) in span.chunks_exact_mut(3).enumerate() {
+                        let x = (x0 + k as i32) as f32;
+                        let (sx, sy) = s.map.apply(x, y as f32);
+                        let c = sample(&self.src, sx, sy);
+                        let c = self.look.shade(&self.src, &plan.mouth, x, y as f32, c);
+                        px.copy_from_slice(&to_u8(c));
                     }
-                    row[x as usize * 3..x as usize * 3 + 3].copy_from_slice(&to_u8(c));
-                    sx += a[0];
-                    sy += a[3];
+                } else {
+                    // Stepping the affine map along the row.
+                    let (mut sx, mut sy) = s.map.apply(x0 as f32, y as f32);
+                    for px in span.chunks_exact_mut(3) {
+                        px.copy_from_slice(&sample_u8(data, sw, sh, sx, sy));
+                        sx += a[0];
+                        sy += a[3];
+                    }
                 }
             });
         }
@@ -311,11 +323,34 @@ impl Renderer {
                 }
             });
         }
+        // Feather only around the face: the rest of the mask stays zero.
         let sigma = (w.max(h) as f32 / 256.0).max(1.0);
+        let pad = (3.0 * sigma).ceil() as usize + 1;
+        let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+        for s in plan.scans.iter().filter(|s| s.face) {
+            for p in &s.corners {
+                x0 = x0.min(p[0].max(0.0) as usize);
+                y0 = y0.min(p[1].max(0.0) as usize);
+                x1 = x1.max((p[0].max(0.0) as usize + 1).min(w));
+                y1 = y1.max((p[1].max(0.0) as usize + 1).min(h));
+            }
+        }
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let (x0, y0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
+        let (x1, y1) = ((x1 + pad).min(w), (y1 + pad).min(h));
+        let (bw, bh) = (x1 - x0, y1 - y0);
         for mask in [&mut m.face, &mut m.mouth] {
-            let img = image::GrayImage::from_raw(w as u32, h as u32, std::mem::take(mask))
-                .expect("mask sized above");
-            *mask = image::imageops::fast_blur(&img, sigma).into_raw();
+            let mut part = Vec::with_capacity(bw * bh);
+            for y in y0..y1 {
+                part.extend_from_slice(&mask[y * w + x0..y * w + x1]);
+            }
+            let img = image::GrayImage::from_raw(bw as u32, bh as u32, part).expect("sized above");
+            let blurred = image::imageops::fast_blur(&img, sigma).into_raw();
+            for (y, row) in (y0..y1).zip(blurred.chunks_exact(bw)) {
+                mask[y * w + x0..y * w + x1].copy_from_slice(row);
+            }
         }
     }
 }

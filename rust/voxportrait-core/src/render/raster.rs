@@ -129,6 +129,30 @@ pub fn sample(src: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     out
 }
 
+/// Bilinear sample into bytes with 8-bit fixed-point weights: the same
+/// convention and clamping as [`sample`], about twice as fast (no float
+/// conversions per channel). Positions are rounded to 1/256 pixel, so a
+/// position within 1/512 of a pixel centre returns that pixel exactly.
+#[inline(always)]
+pub fn sample_u8(data: &[u8], w: i32, h: i32, x: f32, y: f32) -> [u8; 3] {
+    let fx = (x.clamp(0.0, (w - 1) as f32) * 256.0 + 0.5) as i32;
+    let fy = (y.clamp(0.0, (h - 1) as f32) * 256.0 + 0.5) as i32;
+    let (x0, y0) = (fx >> 8, fy >> 8);
+    let (tx, ty) = ((fx & 255) as u32, (fy & 255) as u32);
+    let x1 = (x0 + 1).min(w - 1);
+    let y1 = (y0 + 1).min(h - 1);
+    let stride = w as usize * 3;
+    let (r0, r1) = (y0 as usize * stride, y1 as usize * stride);
+    let (c0, c1) = (x0 as usize * 3, x1 as usize * 3);
+    let mut out = [0u8; 3];
+    for c in 0..3 {
+        let top = data[r0 + c0 + c] as u32 * (256 - tx) + data[r0 + c1 + c] as u32 * tx;
+        let bottom = data[r1 + c0 + c] as u32 * (256 - tx) + data[r1 + c1 + c] as u32 * tx;
+        out[c] = ((top * (256 - ty) + bottom * ty + 32768) >> 16) as u8;
+    }
+    out
+}
+
 /// Rounds a colour to bytes.
 #[inline]
 pub fn to_u8(c: [f32; 3]) -> [u8; 3] {
@@ -189,5 +213,22 @@ mod tests {
         }
         let mid = sample(&img, 0.5, 0.0);
         assert!((mid[0] - 15.0).abs() < 1e-4);
+        // The fixed-point sampler agrees within one level, and is exact at
+        // (and within 1/512 px of) pixel centres.
+        let data = img.as_raw();
+        for y in 0..5 {
+            for x in 0..7 {
+                let want = img.get_pixel(x, y).0;
+                assert_eq!(sample_u8(data, 7, 5, x as f32 + 0.0015, y as f32 - 0.0015), want);
+            }
+        }
+        for k in 0..50 {
+            let (x, y) = (k as f32 * 0.131, k as f32 * 0.077);
+            let a = to_u8(sample(&img, x, y));
+            let b = sample_u8(data, 7, 5, x, y);
+            for c in 0..3 {
+                assert!((a[c] as i32 - b[c] as i32).abs() <= 1, "{a:?} {b:?}");
+            }
+        }
     }
 }
