@@ -2,6 +2,7 @@
 checks what comes out. Downloads nothing.
 
     python examples/comfyui/check_in_comfyui.py /path/to/ComfyUI [--python /path/to/python]
+        [--checkpoint NAME_OR_FILE [--mouth-position X,Y] [--steps N] [--size PX]]
 
 ``--python`` is the interpreter ComfyUI runs with (default: this one); it
 needs ComfyUI's requirements and the ``voxportrait`` package installed.
@@ -16,6 +17,14 @@ starts ``main.py --cpu`` on a free loopback port, and over the HTTP API:
   exist (``txt2img_to_talking_video`` is reported as skipped unless an SD1.5
   checkpoint such as ``v1-5-pruned-emaonly.safetensors`` is in ComfyUI's
   models folder: the script downloads nothing);
+* with ``--checkpoint``, runs the workflows that load a checkpoint
+  (``txt2img_to_talking_video``) with that SD1.5 checkpoint instead: a name
+  ComfyUI lists, or a ``.safetensors`` file anywhere (its folder is added to
+  the checkpoint paths). ``--steps`` and ``--size`` shorten such runs (KSampler
+  steps; the empty latent's and Animate's size), and ``--mouth-position X,Y``
+  sets Animate's ``mouth_position`` there, for a checkpoint that draws no
+  face (a randomly initialised one, to check the wiring: Animate would
+  otherwise stop with "no face found");
 * checks each MP4 (H.264 video and an AAC audio stream as long as the video,
   via PyAV) and each motion JSON (loads with ``voxportrait.Motion.load``);
 * checks that node errors reach the error panel as one-line messages
@@ -174,6 +183,35 @@ def ui_matches_api(ui, api, info) -> list:
     return problems
 
 
+def use_checkpoint(graph, args) -> list:
+    """Applies ``--checkpoint`` and its companions to a graph that loads a
+    checkpoint; returns what was changed (empty: the graph loads none)."""
+    loaders = [n for n in graph.values() if n["class_type"] == "CheckpointLoaderSimple"]
+    if not loaders or args.checkpoint is None:
+        return []
+    for n in loaders:
+        n["inputs"]["ckpt_name"] = args.checkpoint_name
+    changed = [f"checkpoint {args.checkpoint_name}"]
+    for n in graph.values():
+        cls, inputs = n["class_type"], n["inputs"]
+        if cls == "KSampler" and args.steps is not None:
+            inputs["steps"] = args.steps
+        elif cls == "EmptyLatentImage" and args.size is not None:
+            inputs["width"] = inputs["height"] = args.size
+        elif cls == "VoxPortraitAnimate":
+            if args.size is not None:
+                inputs["size"] = args.size
+            if args.mouth_position is not None:
+                inputs["mouth_position"] = args.mouth_position
+    if args.steps is not None:
+        changed.append(f"{args.steps} step{'' if args.steps == 1 else 's'}")
+    if args.size is not None:
+        changed.append(f"{args.size}x{args.size}")
+    if args.mouth_position is not None:
+        changed.append(f"mouth_position {args.mouth_position}")
+    return changed
+
+
 def error_of(entry) -> str:
     for kind, data in entry["status"].get("messages", []):
         if kind == "execution_error":
@@ -205,17 +243,37 @@ def main(argv=None) -> int:
     p.add_argument("--python", default=sys.executable, help="Python to run ComfyUI with")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs, server log)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per workflow")
+    p.add_argument("--checkpoint", metavar="NAME_OR_FILE",
+                   help="SD1.5 checkpoint for the workflows that load one: a name ComfyUI lists, or a file")
+    p.add_argument("--mouth-position", metavar="X,Y",
+                   help="with --checkpoint: Animate's mouth_position there (for a checkpoint that draws no face)")
+    p.add_argument("--steps", type=int, help="with --checkpoint: KSampler steps there")
+    p.add_argument("--size", type=int, help="with --checkpoint: empty latent and Animate size there (pixels)")
     args = p.parse_args(argv)
     comfyui = args.comfyui.resolve()
     if not (comfyui / "main.py").is_file():
         p.error(f"{comfyui} has no main.py")
+    checkpoint_dir = None
+    if args.checkpoint is None:
+        if args.mouth_position is not None or args.steps is not None or args.size is not None:
+            p.error("--mouth-position, --steps and --size go with --checkpoint")
+    elif args.steps is not None and args.steps < 1 or args.size is not None and (args.size < 64 or args.size % 8):
+        p.error("--steps must be at least 1 and --size a multiple of 8, at least 64")
+    elif Path(args.checkpoint).is_file():
+        checkpoint_dir = Path(args.checkpoint).resolve().parent
+        args.checkpoint_name = Path(args.checkpoint).name
+    else:
+        args.checkpoint_name = args.checkpoint
 
     work = Path(tempfile.mkdtemp(prefix="voxportrait-comfy-check-"))
     dirs = {k: work / k for k in ("custom_nodes", "input", "output", "temp", "user")}
     for d in dirs.values():
         d.mkdir()
     os.symlink(REPO, dirs["custom_nodes"] / "voxportrait")
-    (work / "paths.yaml").write_text(f"voxportrait_check:\n  custom_nodes: {dirs['custom_nodes']}\n")
+    paths = f"voxportrait_check:\n  custom_nodes: {dirs['custom_nodes']}\n"
+    if checkpoint_dir is not None:
+        paths += f"  checkpoints: {json.dumps(str(checkpoint_dir))}\n"
+    (work / "paths.yaml").write_text(paths)
     shutil.copy(REPO / "examples" / "portrait.png", dirs["input"])
     shutil.copy(REPO / "examples" / "speech.wav", dirs["input"])
     shutil.copy(REPO / "tests" / "data" / "silence_1s.wav", dirs["input"])
@@ -258,18 +316,23 @@ def main(argv=None) -> int:
 
         for wf in sorted(HERE.glob("*.api.json")):
             graph = json.loads(wf.read_text())
+            changed = use_checkpoint(graph, args)
+            name = f"{wf.name} ({', '.join(changed)})" if changed else wf.name
             missing = sorted({n["class_type"] for n in graph.values()} - set(info))
             if missing:
-                report(wf.name, None, f"skipped, needs {', '.join(missing)}")
+                report(name, None, f"skipped, needs {', '.join(missing)}")
                 continue
             files_missing = missing_files(graph, info)
             if files_missing:
-                report(wf.name, None, f"skipped, needs files this ComfyUI lacks: {', '.join(files_missing)}")
+                # A checkpoint asked for by --checkpoint that ComfyUI does not list is a failure, not a skip.
+                report(name, False if changed else None,
+                       f"{'not run' if changed else 'skipped'}, needs files this ComfyUI lacks: "
+                       f"{', '.join(files_missing)}")
                 continue
             started = time.time()
             entry = api.wait(api.submit(graph), args.timeout)
             if entry["status"]["status_str"] != "success":
-                report(wf.name, False, error_of(entry) or entry["status"])
+                report(name, False, error_of(entry) or entry["status"])
                 continue
             files = list(outputs_of(entry, dirs["output"]))
             problems, notes = [], []
@@ -293,7 +356,7 @@ def main(argv=None) -> int:
             if not files:
                 problems.append("no output files")
             notes.append(f"ran in {time.time() - started:.0f} s")
-            report(wf.name, not problems, "; ".join(problems or notes))
+            report(name, not problems, "; ".join(problems or notes))
 
         # Load Motion lists what Save Motion wrote (marked [output]) and loads it.
         saved = sorted((dirs["output"] / "voxportrait").glob("edited_*.json"))
