@@ -1,0 +1,814 @@
+"""The web interface: the Stable Diffusion WebUI tab (through fakes of the
+WebUI's ``modules.*`` in ``tests/webui_fakes/``), the standalone
+``voxportrait ui`` app and the HTTP API ``POST /voxportrait/v1/animate``.
+
+CI has no gradio: the registration, settings, queue, validation and job
+tests run without it (the tab's jobs are plain Python), the API route tests
+need FastAPI (which comes with gradio) and skip without it, and the Blocks
+tests need gradio. Run them against a gradio by putting the package on the
+path of a venv that has it, e.g.
+``PYTHONPATH=python /path/to/gradio-venv/bin/python -m pytest tests/test_webui.py``.
+The headless-Chromium test (``test_browser_*``) also needs selenium and
+Debian's ``chromium`` and ``chromium-driver``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from helpers import DATA, PORTRAIT, ROOT, SPEECH_1S, expected_frames, probe_mp4
+
+FAKES = ROOT / "tests" / "webui_fakes"
+TODAY = datetime.date.today().isoformat()
+
+
+def _drop_fake_modules():
+    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def webui(tmp_path):
+    """The fakes under their real names, a WebUI data folder in tmp_path, and
+    the extension loaded by path (as the root scripts/ loader does) and
+    registered; everything is taken out again afterwards."""
+    saved = {n: m for n, m in sys.modules.items() if n == "modules" or n.startswith("modules.")}
+    _drop_fake_modules()
+    sys.path.insert(0, str(FAKES))
+    try:
+        import modules.call_queue as call_queue
+        import modules.infotext_utils as cp
+        import modules.paths as paths
+        import modules.script_callbacks as script_callbacks
+        import modules.shared as shared
+
+        data = tmp_path / "webui"
+        data.mkdir()
+        paths.data_path = str(data)
+        name = f"voxportrait_webui_under_test_{id(tmp_path)}"
+        spec = importlib.util.spec_from_file_location(name, ROOT / "extension" / "webui.py")
+        ext = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ext)
+        registered = ext.register(script_callbacks)
+        script_callbacks.ui_settings_callback()  # the WebUI runs it at start-up
+        yield types.SimpleNamespace(ext=ext, shared=shared, callbacks=script_callbacks, call_queue=call_queue,
+                                    cp=cp, paths=paths, data=data, registered=registered)
+    finally:
+        sys.path.remove(str(FAKES))
+        _drop_fake_modules()
+        sys.modules.update(saved)
+
+
+#: Stands in for gradio where the job functions only build updates.
+STUB_GR = types.SimpleNamespace(update=lambda **kw: dict(kw, __type__="update"))
+
+
+def small(**extra):
+    """Options that render fast on 2 cores."""
+    from voxportrait import ui
+
+    return ui.parse_options({"size": 128, "fps": 10, **extra})
+
+
+# ------------------------------------------------------------------ registration and settings
+
+
+def test_register_adds_settings_send_to_tab_and_api(webui):
+    assert webui.registered == ["on_ui_settings", "on_after_component", "on_ui_tabs", "on_app_started"]
+    cbs = webui.callbacks.callbacks
+    assert [n for _, n in cbs["ui_tabs"]] == ["voxportrait.on_ui_tabs"]
+    assert [n for _, n in cbs["app_started"]] == ["voxportrait.on_app_started"]
+    assert len(cbs["ui_settings"]) == len(cbs["after_component"]) == 1
+
+
+def test_register_works_with_a_webui_without_callback_names():
+    calls = []
+    old = types.SimpleNamespace(on_ui_tabs=lambda cb: calls.append(cb))  # no name= keyword (WebUI < 1.7)
+    spec = importlib.util.spec_from_file_location("voxportrait_webui_old_host", ROOT / "extension" / "webui.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    assert ext.register(old) == ["on_ui_tabs"] and calls == [ext.on_ui_tabs]
+
+
+def test_scripts_loader_registers_with_the_webui_and_imports_nothing_heavy(tmp_path):
+    code = f"""
+import runpy, sys
+runpy.run_path({str(ROOT / 'scripts' / 'voxportrait_webui.py')!r})
+from modules import script_callbacks as sc
+print(sorted(k for k, v in sc.callbacks.items() if v))
+heavy = [m for m in ("gradio", "fastapi", "numpy", "voxportrait", "voxportrait._native") if m in sys.modules]
+print(heavy)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(FAKES)})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines == ["['after_component', 'app_started', 'ui_settings', 'ui_tabs']", "[]"], r.stdout
+
+
+def test_settings_are_registered_in_their_section_with_defaults(webui):
+    opts, ext = webui.shared.opts, webui.ext
+    for key, default in ((ext.OPT_OUTDIR, os.path.join("outputs", "voxportrait")), (ext.OPT_DATED, True),
+                         (ext.OPT_UPLOAD_MB, 100)):
+        info = opts.data_labels[key]
+        assert info.section == ("voxportrait", "VoxPortrait")
+        assert info.default == default and opts.data[key] == default and info.label
+
+
+def test_outputs_go_under_outputs_voxportrait_date_and_follow_the_setting(webui, tmp_path):
+    host = webui.ext.make_host()
+    assert host.output_dir() == str(webui.data / "outputs" / "voxportrait" / TODAY)
+    assert os.path.isdir(host.output_dir())
+    elsewhere = tmp_path / "videos"
+    webui.shared.opts.data[webui.ext.OPT_OUTDIR] = str(elsewhere)
+    assert host.output_dir() == str(elsewhere / TODAY)
+    webui.shared.opts.data[webui.ext.OPT_DATED] = False
+    assert host.output_dir() == str(elsewhere)
+    webui.shared.opts.data[webui.ext.OPT_OUTDIR] = "mine"  # relative: under the WebUI's folder
+    assert host.output_dir() == str(webui.data / "mine")
+
+
+def test_refinement_note_names_the_loaded_checkpoint(webui):
+    host = webui.ext.make_host()
+    assert "none is loaded" in host.refinement_note() and "later version" in host.refinement_note()
+    webui.shared.sd_model = types.SimpleNamespace(
+        sd_checkpoint_info=types.SimpleNamespace(title="v1-5-pruned-emaonly.safetensors [6ce0161689]"))
+    assert "v1-5-pruned-emaonly.safetensors [6ce0161689]" in host.refinement_note()
+    webui.shared.sd_model = None
+    webui.shared.opts.data["sd_model_checkpoint"] = "dreamshaper_8.safetensors"
+    assert "dreamshaper_8.safetensors" in host.refinement_note()
+
+
+# ------------------------------------------------------------------ options
+
+
+def test_options_are_checked_by_the_command_line_rules():
+    from voxportrait import ui
+
+    o = ui.parse_options({"size": 512.0, "face-index": 1.0, "fps": "30000/1001", "background": "#102030",
+                          "still": True, "head_preset": "lively", "exports": ["Motion JSON", "ovr"],
+                          "mouth": "0.5,0.7", "idle_seconds": 2})
+    assert (o.size, o.face_index, o.fps, o.background, o.still) == (512, 1, "30000/1001", (16, 32, 48), True)
+    assert (o.head_preset, o.exports, o.mouth, o.idle_seconds) == ("lively", ["motion", "ovr"], (0.5, 0.7), 2.0)
+    assert ui.parse_options({"background": "rgba(255, 0, 0, 1)"}).background == (255, 0, 0)
+    assert ui.parse_options({"size": "", "seed": None}).size == 512  # empty keeps the default
+    assert 0 <= ui.parse_options({"seed": -1}).seed < 2**32
+    cases = {
+        "size": (10, "size must be 0 (keep) or between 64 and 4096 pixels"),
+        "fps": ("fast", "invalid frame rate"),
+        "framing": ("zoom", "invalid choice 'zoom' (choose from resize, crop, full)"),
+        "mouth_scale": (9, "scales must lie between 0 and 4"),
+        "blink_rate": (500, "blink rate must lie between 0 and 120"),
+        "format": ("png", "format must be mp4 or gif here"),
+        "still": ("maybe", "expected true or false"),
+        "exports": (["motion", "video"], "unknown export 'video'"),
+        "idle_seconds": (0, "idle length must lie between"),
+        "face_index": (-1, "face index must be 0 or more"),
+    }
+    for name, (value, message) in cases.items():
+        with pytest.raises(ui.ValidationError) as e:
+            ui.parse_options({name: value})
+        assert e.value.field == name and message in e.value.message, (name, e.value.message)
+        assert e.value.status == 422
+    with pytest.raises(ui.ValidationError, match="did you mean 'head_preset'"):
+        ui.parse_options({"head_presett": "calm"})
+
+
+def test_options_schema_lists_every_option():
+    from voxportrait import ui
+
+    schema = ui.options_schema()
+    assert set(schema) == set(ui.option_names())
+    assert schema["framing"]["choices"] == ["resize", "crop", "full"] and schema["format"]["choices"] == ["mp4", "gif"]
+    assert schema["still"]["flag"] and schema["size"]["default"] == 512 and "random" in schema["seed"]["help"]
+
+
+def test_every_tab_option_is_an_option():
+    from voxportrait import ui
+
+    assert set(ui.UI_OPTIONS) <= set(ui.option_names())
+    # Everything the engine takes is in the tab, except the ffmpeg path (a server setting).
+    from voxportrait.batch import OPTION_COLUMNS
+
+    assert set(OPTION_COLUMNS) - set(ui.UI_OPTIONS) == set()
+
+
+# ------------------------------------------------------------------ jobs
+
+
+def test_job_writes_video_and_exports_that_agree(tmp_path):
+    import voxportrait
+    from voxportrait import ui
+
+    state = ui.JobState()
+    video = str(tmp_path / "talk.mp4")
+    report = ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(seed=3), video, ui.Tracker(state))
+    n = expected_frames(SPEECH_1S, 10)
+    assert report["frames"] == n and (report["width"], report["height"]) == (128, 128)
+    assert set(report["files"]) == {"video", "motion", "rhubarb_tsv", "rhubarb_json", "ovr"}
+    info = probe_mp4(video)
+    assert info["frames"] == n and info["audio_codec"] == "aac"
+    motion = voxportrait.Motion.load(report["files"]["motion"])
+    assert motion.frames == n
+    assert json.loads(Path(report["files"]["ovr"]).read_text())
+    assert Path(report["files"]["rhubarb_tsv"]).read_text().strip()
+    assert state.sampling_step == state.sampling_steps == n
+
+
+def test_job_renders_exactly_what_animate_renders(tmp_path):
+    import voxportrait
+    from voxportrait import ui
+
+    ours, theirs = tmp_path / "ours.mp4", tmp_path / "theirs.mp4"
+    ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(seed=5, head_preset="lively", exports=[]), str(ours))
+    voxportrait.animate(PORTRAIT, SPEECH_1S, theirs, size=128, fps=10, seed=5, head_preset="lively")
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_job_without_audio_makes_an_idle_clip(tmp_path):
+    from voxportrait import ui
+
+    report = ui.render_job(str(PORTRAIT), None, small(idle_seconds=1.5, format="gif"), str(tmp_path / "idle.gif"))
+    assert report["frames"] == 15 and report["idle"] and "idle" in report["note"]
+    assert set(report["files"]) == {"video", "motion"}  # no visemes without speech
+    assert (tmp_path / "idle.gif").read_bytes()[:6] == b"GIF89a"
+
+
+def test_silent_audio_is_refused_unless_allowed(tmp_path):
+    import voxportrait
+    from voxportrait import ui
+
+    with pytest.raises(voxportrait.InputError, match="silent.*allow silent"):
+        ui.render_job(str(PORTRAIT), str(DATA / "silence_1s.wav"), small(), str(tmp_path / "a.mp4"))
+    assert os.listdir(tmp_path) == []
+    report = ui.render_job(str(PORTRAIT), str(DATA / "silence_1s.wav"), small(allow_silent=True),
+                           str(tmp_path / "b.mp4"))
+    assert report["frames"] == 10 and probe_mp4(tmp_path / "b.mp4")["frames"] == 10
+
+
+def test_interrupt_stops_the_job_and_leaves_no_file(tmp_path):
+    from voxportrait import ui
+
+    class State(ui.JobState):
+        def __setattr__(self, key, value):
+            super().__setattr__(key, value)
+            if key == "sampling_step" and value == 3:
+                super().__setattr__("interrupted", True)  # the Interrupt button, mid-render
+
+    with pytest.raises(ui.Interrupted):
+        ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(), str(tmp_path / "x.mp4"), ui.Tracker(State()))
+    assert os.listdir(tmp_path) == []
+
+
+def test_tab_generate_runs_in_the_webui_queue_with_progress_and_saves_by_date(webui):
+    host = webui.ext.make_host()
+    seen = {}
+
+    def job(*args, progress=None):
+        seen["locked"] = webui.call_queue.queue_lock.locked()
+        return __import__("voxportrait.ui").ui._run_single(host, *args, progress, STUB_GR)
+
+    job.__name__ = "voxportrait_generate"
+    fn = host.wrap_event(job, extra_outputs=[None, None, None, ""])
+    assert webui.call_queue.wrapped == ["voxportrait_generate"]  # through wrap_gradio_gpu_call
+    values = {"size": 128, "fps": "10", "seed": 7, "exports": ["Motion JSON", "Rhubarb TSV"]}
+    video, gif, files, cues, status = fn(str(PORTRAIT), str(SPEECH_1S), values)
+    assert seen["locked"]
+    folder = webui.data / "outputs" / "voxportrait" / TODAY
+    assert video == str(folder / "00001-portrait.mp4") and gif["visible"] is False
+    assert sorted(os.path.basename(f) for f in files) == ["00001-portrait.motion.json", "00001-portrait.mp4",
+                                                         "00001-portrait.rhubarb.tsv"]
+    assert cues.strip() and "seed 7" in status and "Time taken" in status
+    state = webui.shared.state
+    assert state.history[-2:] == [("begin", None), ("end", None)]
+    assert state.sampling_step == state.sampling_steps == 10 and state.job_count == 0
+    # The next job is numbered on; errors are shown in the status, not raised.
+    *_, status = fn(str(PORTRAIT), str(SPEECH_1S), {"size": 10})
+    assert "size must be 0 (keep)" in status and "class='error'" in status
+    *_, status = fn(None, str(SPEECH_1S), {})
+    assert "upload a portrait first" in status
+    *_, status = fn(str(DATA / "not_image.png"), str(SPEECH_1S), {"size": 128})
+    assert "class='error'" in status
+    video, *_ = fn(str(PORTRAIT), str(SPEECH_1S), {"size": 128, "fps": "10", "format": "gif", "exports": []})
+    assert video is None and sorted(os.listdir(folder))[-1] == "00002-portrait.gif"
+
+
+def test_tab_interrupt_through_shared_state(webui):
+    from voxportrait import ui
+
+    host = webui.ext.make_host()
+    state = webui.shared.state
+
+    def progress_interrupts(fraction, desc=None):
+        pass
+
+    tracker = ui.Tracker(state, progress_interrupts)
+    original = tracker.frames
+
+    def frames(done, total):
+        if done == 2:
+            host.interrupt()  # what the tab's Interrupt button (and the WebUI's) do
+        original(done, total)
+
+    tracker.frames = frames
+    out = webui.data / "x.mp4"
+    with pytest.raises(ui.Interrupted):
+        ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(), str(out), tracker)
+    assert not out.exists() and state.interrupted
+
+
+def test_unexpected_errors_become_the_webui_error_status(webui):
+    host = webui.ext.make_host()
+
+    def broken(*args, progress=None):
+        raise RuntimeError("boom")
+
+    fn = host.wrap_event(broken, extra_outputs=[None, None, None, ""])
+    res = fn()
+    assert res[:4] == (None, None, None, "") and "RuntimeError: boom" in res[4]
+
+
+def test_standalone_host_wraps_events_the_same_way(tmp_path):
+    from voxportrait import ui
+
+    host = ui.Host(outputs=str(tmp_path / "out"))
+
+    def job(x, progress=None):
+        assert host.queue_lock.locked() and host.state.job == "job"
+        return [x, "<p>ok</p>"]
+
+    assert host.wrap_event(job, [None])(1)[0] == 1
+    assert "Time taken" in host.wrap_event(job, [None])(1)[1]
+    assert host.output_dir() == str(tmp_path / "out" / TODAY)
+
+
+# ------------------------------------------------------------------ batch
+
+
+def _batch_folder(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(PORTRAIT, folder / "anna.png")
+    shutil.copy(SPEECH_1S, folder / "anna.wav")
+    shutil.copy(DATA / "portrait_small.jpg", folder / "bob.jpg")
+    shutil.copy(SPEECH_1S, folder / "bob.wav")
+    shutil.copy(PORTRAIT, folder / "carl.png")  # no carl audio
+    return folder
+
+
+def test_batch_pairs_a_folder_by_name(tmp_path):
+    from voxportrait import ui
+
+    pairs = ui.batch_from_folder(str(_batch_folder(tmp_path)))
+    assert [(os.path.basename(p["image"]), os.path.basename(p["audio"]) if p["audio"] else "") for p in pairs] == [
+        ("anna.png", "anna.wav"), ("bob.jpg", "bob.wav"), ("carl.png", "")]
+    one = tmp_path / "one"
+    one.mkdir()
+    for n in ("a.png", "b.png"):
+        shutil.copy(PORTRAIT, one / n)
+    shutil.copy(SPEECH_1S, one / "line.wav")
+    assert [p["name"] for p in ui.batch_from_folder(str(one))] == ["a", "b"]  # one audio for every portrait
+    with pytest.raises(ui.ValidationError, match="no such folder"):
+        ui.batch_from_folder(str(tmp_path / "missing"))
+
+
+def test_tab_batch_runs_valid_jobs_and_reports_the_others(webui, tmp_path):
+    from voxportrait import ui
+
+    host = webui.ext.make_host()
+    folder = _batch_folder(tmp_path)
+    video, files, table, status = ui._run_batch_ui(host, str(folder), None, "", None,
+                                                   {"size": 128, "fps": "10", "exports": []}, None, STUB_GR)
+    rows = table["value"]
+    assert [r[1] for r in rows] == ["ok", "ok", "failed"] and "no audio" in rows[2][3]
+    assert "2 of 3 jobs ok, 1 failed" in status
+    batch_dir = Path(os.path.dirname(video))
+    assert batch_dir.parent == webui.data / "outputs" / "voxportrait" / TODAY
+    assert sorted(os.listdir(batch_dir)) == ["anna.mp4", "batch-report.json", "bob.mp4"]
+    report = json.loads((batch_dir / "batch-report.json").read_text())
+    assert report["format"] == "voxportrait.batch/1" and (report["ok"], report["failed"]) == (2, 1)
+    assert probe_mp4(batch_dir / "bob.mp4")["frames"] == 10
+
+
+def test_tab_batch_list_uses_the_manifest_rules(webui, tmp_path):
+    from voxportrait import ui
+
+    host = webui.ext.make_host()
+    folder = _batch_folder(tmp_path)
+    listing = "image,audio,output,head_preset,size\nanna.png,anna.wav,a.gif,lively,\nbob.jpg,bob.wav,,shaky,\n"
+    _, files, table, status = ui._run_batch_ui(host, str(folder), None, listing, None,
+                                               {"size": 128, "fps": "10", "exports": ["motion"]}, None, STUB_GR)
+    rows = table["value"]
+    assert rows[0][1] == "ok" and rows[0][3].endswith("a.gif")
+    assert rows[1][1] == "failed" and "head_preset: invalid choice 'shaky'" in rows[1][3]
+    assert sorted(os.path.basename(f) for f in files) == ["a.gif", "a.motion.json", "batch-report.json"]
+    # A plain pairs list, without a header.
+    _, files, table, _ = ui._run_batch_ui(host, str(folder), None, "anna.png, anna.wav, x.mp4", None,
+                                          {"size": 128, "fps": "10", "exports": []}, None, STUB_GR)
+    assert [r[1] for r in table["value"]] == ["ok"]
+    _, _, table, status = ui._run_batch_ui(host, "", None, "", None, {}, None, STUB_GR)
+    assert "give a folder, upload files, or list the jobs" in status
+
+
+def test_batch_interrupt_stops_the_rest(tmp_path):
+    from voxportrait import ui
+
+    state = ui.JobState()
+    tracker = ui.Tracker(state)
+    original = tracker.frames
+
+    def frames(done, total):
+        if tracker.job == 1 and done == 2:
+            state.interrupt()
+        original(done, total)
+
+    tracker.frames = frames
+    folder = _batch_folder(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    records = [(i + 1, {"image": p["image"], "audio": p["audio"], "output": str(out / (p["name"] + ".mp4"))})
+               for i, p in enumerate(ui.batch_from_folder(str(folder)))]
+    result = ui.run_batch(records, str(folder), small(exports=[]), str(out), tracker)
+    assert [j.status for j in result["jobs"]] == ["ok", "interrupted", "failed"]
+    assert result["interrupted"] and sorted(os.listdir(out)) == ["anna.mp4", "batch-report.json"]
+
+
+# ------------------------------------------------------------------ the HTTP API
+
+
+def test_api_request_validation_without_fastapi():
+    from voxportrait import ui
+
+    image = PORTRAIT.read_bytes()
+    b64 = base64.b64encode(image).decode()
+
+    def check(fields, files=None, max_bytes=1 << 30):
+        return ui.parse_api_request(fields, files or {}, max_bytes)
+
+    req = check({"image": "data:image/png;base64," + b64, "size": "256", "response": "json"})
+    assert req.image == ("image", image) and req.audio is None and req.options.size == 256
+    assert req.response == "json" and req.save is False
+    req = check({"framing": "crop"}, {"image": ("face.png", image), "audio": ("a.wav", b"RIFF")})
+    assert req.audio == ("a.wav", b"RIFF") and req.options.framing == "crop"
+    errors = [
+        (({}, None), 400, "image", "a portrait is required"),
+        (({"image": "***"}, None), 400, "image", "not valid base64"),
+        (({"image": b64, "size": "7"}, None), 422, "size", "size must be 0 (keep)"),
+        (({"image": b64, "sizee": "256"}, None), 422, "sizee", "did you mean 'size'"),
+        (({"image": b64, "response": "xml"}, None), 422, "response", "response must be video"),
+        (({"image": b64, "save": "perhaps"}, None), 422, "save", "expected true or false"),
+        (({}, {"image": ("a.png", b"")}), 400, "image", "empty upload"),
+        (({}, {"image": ("a.png", image), "mask": ("m.png", image)}), 400, "mask", "unexpected file field"),
+        (({"image": b64}, {"image": ("a.png", image)}), 400, "image", "given twice"),
+    ]
+    for (fields, files), status, field, message in errors:
+        with pytest.raises(ui.ValidationError) as e:
+            check(fields, files)
+        assert (e.value.status, e.value.field) == (status, field) and message in e.value.message, e.value
+    with pytest.raises(ui.ValidationError) as e:
+        check({"image": b64}, max_bytes=1000)
+    assert e.value.status == 413 and "over the limit" in e.value.message
+
+
+@pytest.fixture
+def api(webui):
+    """The WebUI's FastAPI app after on_app_started, with a TestClient."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    webui.callbacks.app_started_callback(None, app)
+    with TestClient(app) as client:
+        yield types.SimpleNamespace(client=client, webui=webui)
+
+
+def test_api_multipart_returns_the_video_through_the_queue(api):
+    state = api.webui.shared.state
+    with open(PORTRAIT, "rb") as image, open(SPEECH_1S, "rb") as audio:
+        r = api.client.post("/voxportrait/v1/animate",
+                            files={"image": ("portrait.png", image, "image/png"),
+                                   "audio": ("speech.wav", audio, "audio/wav")},
+                            data={"size": "128", "fps": "10", "seed": "4"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "video/mp4"
+    assert r.headers["x-voxportrait-frames"] == "10" and r.headers["x-voxportrait-seed"] == "4"
+    path = api.webui.data / "api.mp4"
+    path.write_bytes(r.content)
+    info = probe_mp4(path)
+    assert (info["frames"], info["width"], info["audio_codec"]) == (10, 128, "aac")
+    assert state.history[-2:] == [("begin", "voxportrait-api"), ("end", "voxportrait-api")]
+    assert not (api.webui.data / "outputs").exists()  # save not asked for
+
+
+def test_api_json_base64_returns_json_with_motion_and_visemes_and_saves(api):
+    body = {"image": base64.b64encode(PORTRAIT.read_bytes()).decode(),
+            "audio": base64.b64encode(SPEECH_1S.read_bytes()).decode(),
+            "size": 128, "fps": 10, "still": True, "response": "json", "save": True}
+    r = api.client.post("/voxportrait/v1/animate", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["frames"] == 10 and out["mime"] == "video/mp4" and out["engine"] == "learned"
+    assert base64.b64decode(out["video"])[4:8] == b"ftyp"
+    assert json.loads(out["exports"]["motion"])["fps"] and out["exports"]["rhubarb_tsv"].strip()
+    assert set(out["exports"]) == {"motion", "rhubarb_tsv", "rhubarb_json", "ovr"}
+    saved = Path(out["saved"]["video"])
+    assert saved.parent == api.webui.data / "outputs" / "voxportrait" / TODAY and saved.name == "00001-image.mp4"
+
+
+def test_api_gif_and_idle_clip(api):
+    with open(PORTRAIT, "rb") as image:
+        r = api.client.post("/voxportrait/v1/animate", files={"image": ("face.png", image, "image/png")},
+                            data={"size": "128", "fps": "10", "idle_seconds": "1", "format": "gif"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/gif" and r.content[:6] == b"GIF89a"
+    assert 'filename="face.gif"' in r.headers["content-disposition"]
+
+
+def test_api_errors_are_clear_4xx(api):
+    client = api.client
+    url = "/voxportrait/v1/animate"
+    image = base64.b64encode(PORTRAIT.read_bytes()).decode()
+
+    def check(r, status, message, field=None):
+        assert r.status_code == status, (r.status_code, r.text)
+        body = r.json()
+        assert message in body["detail"] and body["field"] == field, body
+
+    check(client.post(url, json={"audio": image}), 400, "a portrait is required", "image")
+    check(client.post(url, json={"image": image, "framing": "zoom"}), 422, "invalid choice 'zoom'", "framing")
+    check(client.post(url, json={"image": image, "fpss": 25}), 422, "did you mean 'fps'", "fpss")
+    check(client.post(url, json=[1, 2]), 400, "must be an object")
+    check(client.post(url, content=b"{nope", headers={"content-type": "application/json"}), 400, "not valid JSON")
+    check(client.post(url, content=b"x", headers={"content-type": "text/plain"}), 415, "unsupported content type")
+    with open(DATA / "not_image.png", "rb") as f:
+        check(client.post(url, files={"image": ("bad.png", f, "image/png")}, data={"size": "128"}), 422, "image")
+    with open(PORTRAIT, "rb") as f, open(DATA / "silence_1s.wav", "rb") as a:
+        r = client.post(url, files={"image": ("p.png", f, "image/png"), "audio": ("s.wav", a, "audio/wav")})
+    check(r, 422, "silent")
+    assert "/tmp" not in r.json()["detail"]  # temporary paths are not shown
+    api.webui.shared.opts.data[api.webui.ext.OPT_UPLOAD_MB] = 1
+    big = base64.b64encode(os.urandom(1_200_000)).decode()
+    check(client.post(url, json={"image": big}), 413, "over the limit", "image")
+
+
+def test_api_interrupted_is_409_and_asks_the_webui_api_credentials(api, monkeypatch):
+    from voxportrait import ui
+
+    def interrupted(*args, **kwargs):
+        raise ui.Interrupted()
+
+    monkeypatch.setattr(ui, "render_job", interrupted)
+    body = {"image": base64.b64encode(PORTRAIT.read_bytes()).decode()}
+    r = api.client.post("/voxportrait/v1/animate", json=body)
+    assert r.status_code == 409 and "interrupted" in r.json()["detail"]
+    api.webui.shared.cmd_opts.api_auth = "ann:secret,bob:pw"
+    for auth in (None, ("ann", "wrong"), ("eve", "secret")):
+        r = api.client.post("/voxportrait/v1/animate", json=body, auth=auth)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Basic"
+    assert api.client.get("/voxportrait/v1/options").status_code == 401
+    assert api.client.get("/voxportrait/v1/options", auth=("bob", "pw")).status_code == 200
+    assert api.client.post("/voxportrait/v1/animate", json=body, auth=("ann", "secret")).status_code == 409
+
+
+def test_api_options_route(api):
+    r = api.client.get("/voxportrait/v1/options")
+    assert r.status_code == 200
+    out = r.json()
+    assert "head_preset" in out["options"] and out["formats"] == ["mp4", "gif"] and out["version"]
+
+
+# ------------------------------------------------------------------ Gradio Blocks
+
+
+def test_tab_builds_in_the_webui_with_send_to(webui):
+    gr = pytest.importorskip("gradio")
+    from voxportrait import ui
+
+    # What the WebUI builds before the extension tabs: txt2img's gallery and
+    # send-to buttons (its patched gradio calls after_component for each).
+    with gr.Blocks():
+        gallery = gr.Gallery(elem_id="txt2img_gallery")
+        webui.callbacks.after_component_callback(gallery, elem_id="txt2img_gallery")
+        with gr.Row():
+            extras = gr.Button("📐", elem_id="txt2img_send_to_extras")
+            webui.callbacks.after_component_callback(extras, elem_id="txt2img_send_to_extras")
+    tabs = webui.callbacks.ui_tabs_callback()
+    assert [(t, i) for _, t, i in tabs] == [("VoxPortrait", "voxportrait")]
+    blocks = tabs[0][0]
+    assert isinstance(blocks, gr.Blocks)
+    parts = blocks.voxportrait
+    assert webui.cp.paste_fields["voxportrait"]["init_img"] is parts["image"]
+    (binding,) = webui.cp.registered_param_bindings
+    assert binding.source_image_component is gallery and binding.tabname == "voxportrait"
+    assert binding.paste_button.elem_id == "txt2img_send_to_voxportrait"
+    assert webui.cp.connect_paste_params_buttons() == [(gallery, parts["image"], "switch_to_voxportrait")]
+    assert "function switch_to_voxportrait" in (ROOT / "javascript" / "voxportrait.js").read_text()
+    assert set(parts["options"]) == set(ui.UI_OPTIONS)
+    assert webui.call_queue.wrapped == ["voxportrait_generate", "voxportrait_batch"]
+    with gr.Blocks():  # the WebUI renders each tab's Blocks inside its own
+        blocks.render()
+
+
+def test_tab_with_a_broken_package_shows_why(webui, monkeypatch):
+    gr = pytest.importorskip("gradio")
+    import voxportrait.ui
+
+    monkeypatch.setattr(voxportrait.ui, "build_blocks", lambda host: (_ for _ in ()).throw(ImportError("no _native")))
+    (blocks, title, elem_id), = webui.callbacks.ui_tabs_callback()
+    assert isinstance(blocks, gr.Blocks) and elem_id == "voxportrait"
+
+
+def test_standalone_blocks_have_every_option():
+    gr = pytest.importorskip("gradio")
+    from voxportrait import ui
+
+    blocks = ui.build_blocks(ui.Host())
+    parts = blocks.voxportrait
+    assert set(parts["options"]) == set(ui.UI_OPTIONS)
+    assert len(parts["audio"]) == (2 if ui.gradio_major(gr) < 4 else 1)  # 3.x: upload and record tabs
+    ids = {getattr(b, "elem_id", None) for b in blocks.blocks.values()}
+    for elem_id in ("voxportrait_image", "voxportrait_generate", "voxportrait_interrupt", "voxportrait_video",
+                    "voxportrait_files", "voxportrait_refinement", "voxportrait_refine", "voxportrait_run_batch",
+                    "voxportrait_batch_folder", "voxportrait_batch_manifest"):
+        assert elem_id in ids, elem_id
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    """The standalone app served on a free local port."""
+    pytest.importorskip("gradio")
+    from voxportrait import ui
+
+    host = ui.Host(outputs=str(tmp_path / "outputs"))
+    blocks, app, url = ui.launch(host, server_port=ui._free_port("127.0.0.1", 7870), block=False, quiet=True)
+    try:
+        yield types.SimpleNamespace(url=url.rstrip("/"), host=host, blocks=blocks)
+    finally:
+        blocks.close()
+
+
+def test_standalone_app_serves_the_api(standalone, tmp_path):
+    httpx = pytest.importorskip("httpx")
+    with open(PORTRAIT, "rb") as image, open(SPEECH_1S, "rb") as audio:
+        r = httpx.post(standalone.url + "/voxportrait/v1/animate", timeout=120,
+                       files={"image": ("portrait.png", image, "image/png"),
+                              "audio": ("speech.wav", audio, "audio/wav")},
+                       data={"size": "128", "fps": "10"})
+    assert r.status_code == 200, r.text
+    (tmp_path / "api.mp4").write_bytes(r.content)
+    assert probe_mp4(tmp_path / "api.mp4")["frames"] == 10
+    r = httpx.post(standalone.url + "/voxportrait/v1/animate", json={"size": 128}, timeout=30)
+    assert r.status_code == 400 and "a portrait is required" in r.json()["detail"]
+    assert httpx.get(standalone.url + "/", timeout=30).status_code == 200
+
+
+# ------------------------------------------------------------------ headless Chromium
+
+
+def _chromium():
+    for browser, driver in (("/usr/bin/chromium", "/usr/bin/chromedriver"),):
+        if os.path.exists(browser) and os.path.exists(driver):
+            return browser, driver
+    return None
+
+
+@contextlib.contextmanager
+def _browser(url):
+    """Headless Chromium (Debian's chromium and chromium-driver) on ``url``."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if _chromium() is None:
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1600"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver.get(url + "/")
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _upload(driver, image, audio, size):
+    """Puts the portrait and the speech into the tab and sets the size."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#voxportrait_image input[type=file]"))
+    driver.find_element(By.CSS_SELECTOR, "#voxportrait_image input[type=file]").send_keys(str(image))
+    driver.find_element(By.CSS_SELECTOR, "#voxportrait_audio input[type=file]").send_keys(str(audio))
+    field = driver.find_element(By.CSS_SELECTOR, "#voxportrait_size input[type=number]")
+    field.clear()
+    field.send_keys(str(size))
+    # Wait until both uploads are shown: 3.x shows an <audio>, 4.x and later a waveform.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#voxportrait_image img"))
+    wait.until(lambda d: d.execute_script(
+        "return !!document.querySelector('#voxportrait_audio').querySelector("
+        "'audio, [aria-label=\"Clear\"], #waveform, .waveform-container');"))
+
+
+def test_browser_generate_plays_a_video(standalone, tmp_path):
+    """Uploads the portrait and the speech, presses Generate, and waits for a
+    playable video element with a non-zero duration; saves a screenshot
+    (under $VOXPORTRAIT_TEST_ARTIFACTS, else the test's tmp folder)."""
+    artefacts = Path(os.environ.get("VOXPORTRAIT_TEST_ARTIFACTS") or tmp_path)
+    artefacts.mkdir(parents=True, exist_ok=True)
+    shot = artefacts / "voxportrait-standalone.png"
+    with _browser(standalone.url) as driver:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        _upload(driver, PORTRAIT, SPEECH_1S, 256)
+        driver.find_element(By.CSS_SELECTOR, "#voxportrait_generate").click()
+        duration = WebDriverWait(driver, 240).until(lambda d: d.execute_script(
+            "const v = document.querySelector('#voxportrait_video video');"
+            "return v && v.readyState >= 1 && v.duration > 0 ? v.duration : null;"))
+        assert duration > 0.5
+        status = driver.find_element(By.CSS_SELECTOR, "#voxportrait_status").text
+        assert "25 frames 256×256" in status, status
+        files = driver.find_element(By.CSS_SELECTOR, "#voxportrait_files").text.replace("\n", "")
+        assert ".motion.json" in files and ".rhubarb.tsv" in files and ".ovr.json" in files, files
+        driver.save_screenshot(str(shot))
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    (video,) = [f for f in os.listdir(standalone.host.output_dir()) if f.endswith(".mp4")]
+    assert video.startswith("00001-")  # gradio 3.x hands over uploads under a temporary name
+
+
+def test_browser_interrupt_stops_generate(standalone):
+    """Interrupt during a long render stops it: the status says so and no
+    video is left behind."""
+    from helpers import SPEECH
+
+    with _browser(standalone.url) as driver:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        _upload(driver, PORTRAIT, SPEECH, 1024)
+        driver.find_element(By.CSS_SELECTOR, "#voxportrait_generate").click()
+        state = standalone.host.state
+        WebDriverWait(driver, 120, poll_frequency=0.05).until(lambda d: state.sampling_step > 0)
+        driver.find_element(By.CSS_SELECTOR, "#voxportrait_interrupt").click()
+        # (While it runs, gradio 4 and later show the progress over the status.)
+        status = WebDriverWait(driver, 120).until(lambda d: (lambda t: t if "written" in t else None)(
+            d.find_element(By.CSS_SELECTOR, "#voxportrait_status").text))
+        assert "Interrupted; no output written" in status, status
+        assert 0 < state.sampling_step < state.sampling_steps
+    assert os.listdir(standalone.host.output_dir()) == []
+
+
+def test_browser_webui_tab_generates_through_the_webui_queue(webui):
+    """The tab as the WebUI shows it (its Blocks rendered in a tab of the
+    WebUI's Blocks, jobs through the fake wrap_gradio_gpu_call and
+    shared.state), driven in the browser."""
+    gr = pytest.importorskip("gradio")
+    from voxportrait import ui
+
+    (tab, title, tab_id), = webui.callbacks.ui_tabs_callback()
+    with gr.Blocks(analytics_enabled=False) as demo:
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+                gr.Markdown("stand-in")
+            with gr.Tab(title, id=tab_id, elem_id=f"tab_{tab_id}"):
+                tab.render()
+    demo.queue(**({"concurrency_count": 64} if ui.gradio_major(gr) < 4 else {}))  # as A1111 and Forge do
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=ui._free_port("127.0.0.1", 7880))
+    try:
+        with _browser(url.rstrip("/")) as driver:
+            from selenium.webdriver.common.by import By
+            from selenium.webdriver.support.ui import WebDriverWait
+
+            WebDriverWait(driver, 60).until(lambda d: next(
+                (b for b in d.find_elements(By.CSS_SELECTOR, "#tabs button") if b.text.strip() == "VoxPortrait"),
+                None)).click()
+            _upload(driver, PORTRAIT, SPEECH_1S, 128)
+            driver.find_element(By.CSS_SELECTOR, "#voxportrait_generate").click()
+            WebDriverWait(driver, 240).until(lambda d: d.execute_script(
+                "const v = document.querySelector('#voxportrait_video video');"
+                "return v && v.readyState >= 1 && v.duration > 0;"))
+            status = driver.find_element(By.CSS_SELECTOR, "#voxportrait_status").text
+            assert "128×128" in status and "Time taken" in status, status
+    finally:
+        demo.close()
+    assert webui.shared.state.history[-2:] == [("begin", None), ("end", None)]
+    (video,) = [f for f in os.listdir(webui.data / "outputs" / "voxportrait" / TODAY) if f.endswith(".mp4")]
+    assert probe_mp4(webui.data / "outputs" / "voxportrait" / TODAY / video)["width"] == 128
