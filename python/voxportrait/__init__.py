@@ -23,7 +23,7 @@ from ._native import (
     parse_fps,
     resample,
 )
-from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, find_ffmpeg
+from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
 from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion
 from .render import FRAMINGS, Renderer
@@ -49,6 +49,7 @@ __all__ = [
     "analyze_faces",
     "animate",
     "audio_to_motion",
+    "dub",
     "find_ffmpeg",
     "frame_count",
     "idle_motion",

@@ -113,3 +113,39 @@ def animate(
         ffmpeg_candidates=ffmpeg_candidates(),
         progress=progress,
     )
+
+
+def dub(
+    video: PathLike,
+    audio: PathLike,
+    output: PathLike,
+    *,
+    lip_strength: float = 1.0,
+    length: str = "loop",
+    mix_original: float = 0.0,
+    face_index: int = 0,
+    smoothing: float = 1.5,
+    max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
+    ffmpeg: Optional[PathLike] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> dict:
+    """Re-animate the mouth of ``video`` to the speech in ``audio`` and write
+    ``output`` (MP4). Head, eyes and background stay the original's; only
+    the jaw, lips and the skin around them are re-rendered, frame by frame,
+    streaming (memory does not grow with the video's length).
+
+    ``length`` handles a length mismatch: "loop" (default; the video loops
+    under longer speech), "pad" (the last frame holds) or "cut" (the shorter
+    of the two). ``mix_original`` keeps the original soundtrack under the new
+    speech at that level (0 replaces it). ``smoothing`` is the landmark
+    filter's minimum cutoff in Hz (lower is smoother). Frames where the face
+    is lost pass through unchanged, with a short cross-fade.
+    """
+    return _native.dub(
+        os.fspath(video), os.fspath(audio), os.fspath(output),
+        lip_strength=float(lip_strength), length=str(length), mix_original=float(mix_original),
+        face_index=int(face_index), smoothing=float(smoothing),
+        max_audio_seconds=float(max_audio_seconds),
+        ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
+        ffmpeg_candidates=ffmpeg_candidates(), progress=progress,
+    )

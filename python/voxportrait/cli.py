@@ -270,10 +270,58 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--max-audio-seconds", type=_positive_seconds, default=DEFAULT_MAX_AUDIO_SECONDS,
                    metavar="SECONDS", help=f"refuse longer audio (default {DEFAULT_MAX_AUDIO_SECONDS:g} s)")
 
+    d = sub.add_parser(
+        "dub",
+        help="re-animate the mouth of a video to new speech (lip-sync dubbing)",
+        description=DUB_DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=fmt,
+    )
+    d.add_argument("video", metavar="VIDEO", help="talking video: MP4, MOV, MKV or WebM (any frame rate)")
+    d.add_argument("audio", metavar="AUDIO", help="new speech: WAV, MP3, FLAC, OGG or M4A")
+    d.add_argument("-o", "--output", metavar="OUT.mp4", required=True, help="MP4 to write")
+    d.add_argument("--length", choices=["loop", "pad", "cut"], default="loop",
+                   help="when speech and video differ in length: loop the video (default), "
+                        "hold its last frame (pad), or stop at the shorter (cut)")
+    d.add_argument("--lip-strength", type=_scale, default=1.0, metavar="S",
+                   help="how wide the new mouth opens, 0-4 (default 1)")
+    d.add_argument("--mix-original", type=_ranged(float, 0.0, 1.0, "a number", "must lie between 0 and 1"),
+                   default=0.0, metavar="LEVEL",
+                   help="keep the original soundtrack under the new speech at this level, 0-1 "
+                        "(default 0: replaced)")
+    d.add_argument("--face-index", type=int, default=0, metavar="N",
+                   help="which face to dub when there are several, 0 = the largest (default 0)")
+    d.add_argument("--smoothing", type=_ranged(float, 0.05, 20.0, "Hz", "must lie between 0.05 and 20"),
+                   default=1.5, metavar="HZ",
+                   help="landmark smoothing cutoff in Hz; lower is steadier (default 1.5)")
+    d.add_argument("--ffmpeg", metavar="PATH", help="ffmpeg binary to use")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
     sub.add_parser("info", help="show version, engine and the ffmpeg that would be used",
                    description="Show version, engine and the ffmpeg that would be used.",
                    epilog=EPILOG, formatter_class=fmt)
+
+    from .ui import add_parser as add_ui_parser  # no gradio import until it runs
+
+    add_ui_parser(sub, fmt, EPILOG)
     return parser
+
+
+DUB_DESCRIPTION = """\
+Lip-sync an existing talking video to new speech (dubbing, translation).
+The face is tracked frame by frame (landmarks smoothed so nothing jitters);
+the original mouth movement is measured and replaced by the new speech's;
+only the jaw, lips and the skin around them are re-rendered, so the head,
+eyes and background stay the original's. Frames are decoded, changed and
+encoded one at a time: any length, flat memory. Frames without a face pass
+through with a short cross-fade; scene cuts re-detect the face. The output
+has the new speech as its soundtrack (--mix-original keeps the old one under
+it). Needs ffmpeg (pip installs one with imageio-ffmpeg).
+
+examples:
+  voxportrait dub interview.mp4 french.wav -o interview_fr.mp4
+  voxportrait dub clip.mov line.mp3 -o out.mp4 --length cut --mix-original 0.2
+"""
 
 
 MOTION_DESCRIPTION = """\
@@ -408,6 +456,39 @@ def _run_face(args) -> int:
     return EXIT_OK
 
 
+def _run_dub(args) -> int:
+    from tqdm import tqdm
+
+    from .api import dub
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", desc="dub", file=sys.stderr,
+                       dynamic_ncols=True, leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        report = dub(args.video, args.audio, args.output, lip_strength=args.lip_strength,
+                     length=args.length, mix_original=args.mix_original, face_index=args.face_index,
+                     smoothing=args.smoothing, ffmpeg=args.ffmpeg, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        print(
+            f"voxportrait: wrote {report['frames']} frames {report['width']}x{report['height']} "
+            f"at {report['fps']} fps; mouth re-animated in {report['dubbed_frames']}",
+            file=sys.stderr,
+        )
+    print(args.output)
+    return EXIT_OK
+
+
 def _run_motion(args) -> int:
     from . import motion as motion_api
 
@@ -458,6 +539,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.command == "ui":
+        from .ui import main as ui_main  # says what to install when gradio is missing
+
+        return ui_main(args)
     if args.command == "animate":
         _check_animate_args(args, _subparser(parser, "animate"))
     try:
@@ -471,6 +556,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _run_face(args)
         if args.command == "motion":
             return _run_motion(args)
+        if args.command == "dub":
+            return _run_dub(args)
         return _run_info()
     except KeyboardInterrupt:
         print("voxportrait: interrupted; no output written", file=sys.stderr)

@@ -10,10 +10,12 @@
 //! - [`render`]: motion + portrait → RGB frames.
 //! - [`video`]: frames + audio → MP4 through ffmpeg, or GIF / PNG sequence without it.
 //!
-//! [`pipeline`] ties the stages into one streaming job, and [`error`] holds the
+//! [`pipeline`] ties the stages into one streaming job ([`dub`] another: new
+//! speech into an existing video), and [`error`] holds the
 //! error type every stage returns.
 
 pub mod audio;
+pub mod dub;
 pub mod error;
 pub mod face;
 pub mod motion;

@@ -838,3 +838,190 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
+
+/// What [`probe_video`] learned about an input video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Frame width, pixels (as decoded, after any rotation ffmpeg applies).
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
+    /// Average frame rate as reported by the container (variable-rate
+    /// inputs are resampled to a constant rate when read).
+    pub fps: Fps,
+    /// Duration in seconds, when known.
+    pub duration: Option<f64>,
+    /// Whether the file has an audio stream.
+    pub has_audio: bool,
+}
+
+/// Reads a video's size, rate, duration and audio presence from ffmpeg's
+/// description of the input (`ffmpeg -i FILE` with no output).
+///
+/// ffmpeg is the only decoder the product has (imageio-ffmpeg's binary has
+/// no ffprobe beside it), so its stream summary is parsed here.
+pub fn probe_video(ffmpeg: &Ffmpeg, path: &Path) -> Result<VideoInfo> {
+    if !path.is_file() {
+        return Err(Error::input(path, "video file not found; check the path"));
+    }
+    let out = Command::new(&ffmpeg.path)
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| Error::Encoder(format!("cannot run ffmpeg: {e}")))?;
+    parse_video_info(&String::from_utf8_lossy(&out.stderr)).ok_or_else(|| {
+        Error::input(
+            path,
+            "not a readable video (ffmpeg found no video stream); use an MP4, MOV, MKV or WebM file",
+        )
+    })
+}
+
+/// Parses ffmpeg's input summary (see [`probe_video`]).
+fn parse_video_info(text: &str) -> Option<VideoInfo> {
+    let video = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Stream #") && l.contains("Video:"))?;
+    let after = &video[video.find("Video:")? + 6..];
+    // The first token shaped WxH with both numbers.
+    let (width, height) = after
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .find_map(|tok| {
+            let (a, b) = tok.split_once('x')?;
+            Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?))
+        })?;
+    let rate = |unit: &str| {
+        after.split(',').find_map(|part| {
+            let p = part.trim();
+            p.strip_suffix(unit)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+    };
+    let fps_value = rate(" fps").or_else(|| rate(" tbr")).unwrap_or(25.0);
+    let fps = Fps::parse(&format!("{fps_value}")).ok()?;
+    let duration = text.lines().find_map(|l| {
+        let d = l.trim_start().strip_prefix("Duration:")?.trim();
+        let hms = d.split(',').next()?.trim();
+        let mut it = hms.split(':');
+        let (h, m, s) = (it.next()?, it.next()?, it.next()?);
+        Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+    });
+    let has_audio = text
+        .lines()
+        .any(|l| l.trim_start().starts_with("Stream #") && l.contains("Audio:"));
+    (width > 0 && height > 0).then_some(VideoInfo {
+        width,
+        height,
+        fps,
+        duration,
+        has_audio,
+    })
+}
+
+/// Decodes a video's frames one at a time through an ffmpeg process, as
+/// RGB24 at a constant frame rate (variable-rate input is resampled), so
+/// memory does not grow with the video's length.
+pub struct VideoReader {
+    child: Option<Child>,
+    stdout: std::process::ChildStdout,
+    stderr: Option<JoinHandle<String>>,
+    /// The input's properties.
+    pub info: VideoInfo,
+    frame_bytes: usize,
+}
+
+impl VideoReader {
+    /// Opens `path`, decoding at `fps` (the input's own rate when `None`).
+    pub fn open(ffmpeg: &Ffmpeg, path: &Path, fps: Option<Fps>) -> Result<Self> {
+        let mut info = probe_video(ffmpeg, path)?;
+        if let Some(f) = fps {
+            info.fps = f;
+        }
+        let mut cmd = Command::new(&ffmpeg.path);
+        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+            .arg(path)
+            .args(["-map", "0:v:0", "-an", "-sn"])
+            .args(["-vf", &format!("fps={}", info.fps)])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Encoder(format!("cannot start ffmpeg: {e}")))?;
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut err_pipe = child.stderr.take().expect("stderr piped");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err_pipe.read_to_string(&mut s);
+            s
+        });
+        let frame_bytes = info.width as usize * info.height as usize * 3;
+        Ok(Self {
+            child: Some(child),
+            stdout,
+            stderr: Some(stderr),
+            info,
+            frame_bytes,
+        })
+    }
+
+    /// Reads the next frame into `buf` (resized to `width*height*3`);
+    /// `Ok(false)` at the end of the video.
+    pub fn read_frame(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        buf.resize(self.frame_bytes, 0);
+        let mut filled = 0;
+        while filled < self.frame_bytes {
+            match self.stdout.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Encoder(format!("reading decoded frames failed: {e}"))),
+            }
+        }
+        if filled == self.frame_bytes {
+            return Ok(true);
+        }
+        let Some(mut child) = self.child.take() else {
+            return Ok(false); // already at the end
+        };
+        let status = child.wait().ok();
+        let log = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        match status {
+            Some(s) if s.success() => Ok(false),
+            _ => Err(Error::Encoder(format!(
+                "ffmpeg failed to decode the video: {}",
+                log.lines().rev().take(2).collect::<Vec<_>>().join(" | ")
+            ))),
+        }
+    }
+}
+
+impl Drop for VideoReader {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[test]
+    fn parses_ffmpegs_stream_summary() {
+        let text = "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':\n  Duration: 00:01:02.50, start: 0.000000, bitrate: 300 kb/s\n  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive), 1280x720 [SAR 1:1 DAR 16:9], 151 kb/s, 29.97 fps, 29.97 tbr, 30k tbn (default)\n  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, mono, fltp, 160 kb/s (default)\n";
+        let info = parse_video_info(text).unwrap();
+        assert_eq!((info.width, info.height), (1280, 720));
+        assert_eq!(info.fps, Fps::new(30000, 1001).unwrap());
+        assert!((info.duration.unwrap() - 62.5).abs() < 1e-9);
+        assert!(info.has_audio);
+        let silent = text.replace("Stream #0:1[0x2](und): Audio", "Stream #0:1: Data");
+        assert!(!parse_video_info(&silent).unwrap().has_audio);
+        assert!(parse_video_info("Input #0, wav, from 'a.wav':\n  Stream #0:0: Audio: pcm_s16le").is_none());
+    }
+}

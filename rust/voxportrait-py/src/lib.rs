@@ -305,6 +305,53 @@ fn animate<'py>(
     Ok(d)
 }
 
+/// Dubs a video with new speech, writing an MP4. See `voxportrait.dub`.
+#[pyfunction]
+#[pyo3(signature = (
+    video, audio, output, *, lip_strength=1.0, length="loop", mix_original=0.0, face_index=0,
+    smoothing=1.5, max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, ffmpeg=None,
+    ffmpeg_candidates=Vec::new(), progress=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn dub<'py>(
+    py: Python<'py>,
+    video: PathBuf,
+    audio: PathBuf,
+    output: PathBuf,
+    lip_strength: f32,
+    length: &str,
+    mix_original: f32,
+    face_index: usize,
+    smoothing: f32,
+    max_audio_seconds: f64,
+    ffmpeg: Option<PathBuf>,
+    ffmpeg_candidates: Vec<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = core::dub::DubOptions {
+        lip_strength,
+        length: guarded(|| core::dub::LengthMode::parse(length))?,
+        mix_original,
+        face_index,
+        smooth_min_cutoff: smoothing,
+        ffmpeg,
+        ffmpeg_candidates,
+        max_audio_seconds,
+    };
+    let report = with_progress(py, progress, move |cb| {
+        core::dub::dub(&video, &audio, &output, &opts, cb)
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("frames", report.frames)?;
+    d.set_item("dubbed_frames", report.dubbed_frames)?;
+    d.set_item("width", report.width)?;
+    d.set_item("height", report.height)?;
+    d.set_item("fps", report.fps.to_string())?;
+    d.set_item("fps_value", report.fps.as_f64())?;
+    d.set_item("detector_runs", report.detector_runs)?;
+    Ok(d)
+}
+
 /// Parses a head-motion preset name; the error lists the valid ones.
 fn parse_preset(name: &str) -> core::Result<HeadPreset> {
     let key = name.trim().to_ascii_lowercase();
@@ -964,6 +1011,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find_ffmpeg, m)?)?;
     m.add_function(wrap_pyfunction!(animate, m)?)?;
     m.add_class::<PyRenderer>()?;
+    m.add_function(wrap_pyfunction!(dub, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
     m.add_function(wrap_pyfunction!(whisper_features, m)?)?;
     m.add_function(wrap_pyfunction!(audio_to_motion, m)?)?;

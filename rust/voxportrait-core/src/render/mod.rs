@@ -75,6 +75,9 @@ struct Scan {
     kind: TriangleKind,
     face: bool,
     mouth_region: bool,
+    /// False for triangles that did not move (their pixels are the
+    /// source's already); they still count for the masks.
+    draw: bool,
 }
 
 /// Everything one frame's scan needs.
@@ -157,6 +160,7 @@ impl Renderer {
     fn plan(&self, motion: &MotionFrame) -> FramePlan {
         let g = self.rig.targets(motion);
         let src = &self.rig.source;
+        let head_still = motion.head == crate::motion::HeadMotion::default();
         let mut keyed: Vec<(f32, Scan)> = Vec::with_capacity(self.rig.triangles.len());
         for t in &self.rig.triangles {
             let [a, b, c] = t.v.map(|i| i as usize);
@@ -170,7 +174,10 @@ impl Renderer {
             // drawn normally; their thin source strip stretches over the gap.
             let da = signed_area2(corners[0], corners[1], corners[2]);
             let back = da * self.rig.front_sign <= 0.0;
-            if back && (!t.face || t.kind != TriangleKind::Surface) {
+            // Without a head change (a dub, still mode) nothing turns away,
+            // so the fill is not needed, and drawing it could cover still
+            // triangles that are not redrawn.
+            if back && (!t.face || t.kind != TriangleKind::Surface || head_still) {
                 continue;
             }
             let map = match t.kind {
@@ -181,6 +188,15 @@ impl Renderer {
                 _ => Affine::between(corners, from),
             };
             let Some(map) = map else { continue };
+            // A triangle that did not move shows the source's own pixels,
+            // which the frame already holds: nothing to draw (a dub moves
+            // only the jaw; still mode only the face).
+            let still = t.kind != TriangleKind::Mouth
+                && [a, b, c].iter().all(|&i| {
+                    (g.target[i][0] - src[i][0]).abs() < 1e-3
+                        && (g.target[i][1] - src[i][1]).abs() < 1e-3
+                });
+            let draw = !(still && t.kind == TriangleKind::Surface);
             // Painter's order: rings first, then the mouth and eye
             // interiors (behind the lips and lids), then the face surface
             // from far to near (larger depth = farther).
@@ -199,6 +215,7 @@ impl Renderer {
                     kind: t.kind,
                     face: t.face,
                     mouth_region: t.mouth_region || t.kind == TriangleKind::Mouth,
+                    draw: draw && !(back && still),
                 },
             ));
         }
@@ -206,7 +223,7 @@ impl Renderer {
         let scans: Vec<Scan> = keyed.into_iter().map(|(_, s)| s).collect();
         let n_bands = (self.height() as usize).div_ceil(BAND);
         let mut bands = vec![Vec::new(); n_bands];
-        for (i, s) in scans.iter().enumerate() {
+        for (i, s) in scans.iter().enumerate().filter(|(_, s)| s.draw) {
             let ymin = s.corners.iter().map(|p| p[1]).fold(f32::MAX, f32::min);
             let ymax = s.corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
             if !(ymin.is_finite() && ymax.is_finite()) || ymax < 0.0 {

@@ -1,0 +1,606 @@
+//! The dub job: an existing talking video + new speech → the same video with
+//! the mouth re-animated to the new speech (VideoReTalking's job), streaming.
+//!
+//! Per video frame, in one pass (frames are decoded, changed and encoded
+//! one at a time, so memory does not grow with the video's length):
+//! 1. **Track** the face (the tracker re-uses the previous landmarks and
+//!    runs the detector only when the face is lost, or after a scene cut,
+//!    found by a jump in the luminance histogram).
+//! 2. **Smooth** the landmarks with a One-Euro filter, so the re-rendered
+//!    mouth does not jitter with the tracker's noise.
+//! 3. **Neutralise** the original mouth: the frame's own jaw opening is
+//!    measured on the expression basis (the inner-lip gap in the canonical
+//!    frame, against the gap one unit of `jaw_open` makes), and the new
+//!    speech's opening is applied *relative* to it, so the result opens as
+//!    far as the new speech says whatever the actor was saying.
+//! 4. **Render** with the mesh renderer and no head change: only the jaw,
+//!    lips and the skin that follows them move; everything else is the
+//!    frame's own pixels, so the head, eyes and background are the
+//!    original's and there is no seam.
+//! 5. Frames where the face is lost pass through; the dub fades out over a
+//!    few frames (with the last landmarks) and back in when the face
+//!    returns.
+
+use std::path::Path;
+
+use image::RgbImage;
+
+use crate::audio::{self, AudioClip, LoadOptions};
+use crate::error::{Error, Result};
+use crate::face::analyze::{Face, FaceAnalyzer, FaceTracker};
+use crate::face::canonical::NUM_VERTICES;
+use crate::motion::engine::{audio_to_motion, MotionOptions};
+use crate::motion::expression::ExpressionBasis;
+use crate::motion::{Expression, MotionFrame};
+use crate::render::Renderer;
+use crate::video::{self, Fps, FrameSink, Mp4Sink, VideoReader};
+
+/// What to do when the new speech and the video differ in length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthMode {
+    /// The output is as long as the speech; the video loops if shorter.
+    Loop,
+    /// The output is as long as the speech; the video's last frame holds if
+    /// shorter (and is cut if longer).
+    Pad,
+    /// The output is as long as the shorter of the two.
+    Cut,
+}
+
+impl LengthMode {
+    /// Parses "loop", "pad" or "cut".
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "loop" => Ok(Self::Loop),
+            "pad" => Ok(Self::Pad),
+            "cut" => Ok(Self::Cut),
+            other => Err(Error::Input(format!(
+                "unknown length mode {other:?}; use loop, pad or cut"
+            ))),
+        }
+    }
+}
+
+/// Options of [`dub`].
+#[derive(Debug, Clone)]
+pub struct DubOptions {
+    /// Mouth movement multiplier for the new speech.
+    pub lip_strength: f32,
+    /// Length handling.
+    pub length: LengthMode,
+    /// Level of the original soundtrack mixed under the new speech
+    /// (0 = replaced).
+    pub mix_original: f32,
+    /// Which face to dub when there are several (0 = the largest).
+    pub face_index: usize,
+    /// One-Euro filter minimum cutoff, Hz (lower = smoother, more lag).
+    pub smooth_min_cutoff: f32,
+    /// Explicit ffmpeg.
+    pub ffmpeg: Option<std::path::PathBuf>,
+    /// Further ffmpeg binaries to try.
+    pub ffmpeg_candidates: Vec<std::path::PathBuf>,
+    /// Longest accepted speech, seconds.
+    pub max_audio_seconds: f64,
+}
+
+impl Default for DubOptions {
+    fn default() -> Self {
+        Self {
+            lip_strength: 1.0,
+            length: LengthMode::Loop,
+            mix_original: 0.0,
+            face_index: 0,
+            smooth_min_cutoff: 1.5,
+            ffmpeg: None,
+            ffmpeg_candidates: Vec::new(),
+            max_audio_seconds: audio::DEFAULT_MAX_SECONDS,
+        }
+    }
+}
+
+/// What [`dub`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DubReport {
+    /// Frames written.
+    pub frames: u64,
+    /// Frames where a face was dubbed.
+    pub dubbed_frames: u64,
+    /// Frame size.
+    pub width: u32,
+    /// Frame size.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: Fps,
+    /// Times the face detector ran (start, lost face, scene cuts).
+    pub detector_runs: usize,
+}
+
+/// One-Euro filter (Casiraghi et al. 2012) over a vector of values: a
+/// low-pass whose cutoff rises with speed, so still landmarks stay still and
+/// fast motion does not lag. A dozen lines, so written here.
+#[derive(Debug, Clone)]
+pub struct OneEuro {
+    min_cutoff: f32,
+    beta: f32,
+    rate: f32,
+    x: Option<Vec<f32>>,
+    dx: Vec<f32>,
+}
+
+impl OneEuro {
+    /// A filter for samples arriving at `rate` Hz.
+    pub fn new(rate: f32, min_cutoff: f32, beta: f32) -> Self {
+        Self {
+            min_cutoff,
+            beta,
+            rate,
+            x: None,
+            dx: Vec::new(),
+        }
+    }
+
+    /// Forgets the past (after a cut or a lost face).
+    pub fn reset(&mut self) {
+        self.x = None;
+    }
+
+    /// Smoothing factor of a first-order low-pass at `cutoff` Hz.
+    fn alpha(&self, cutoff: f32) -> f32 {
+        let tau = 1.0 / (2.0 * std::f32::consts::PI * cutoff);
+        1.0 / (1.0 + tau * self.rate)
+    }
+
+    /// Filters one sample in place.
+    pub fn filter(&mut self, v: &mut [f32]) {
+        if self.x.as_ref().is_none_or(|x| x.len() != v.len()) {
+            self.x = Some(v.to_vec());
+            self.dx = vec![0.0; v.len()];
+            return;
+        }
+        let a_d = self.alpha(1.0);
+        let prev = self.x.as_mut().expect("set above");
+        // (The speed estimate itself is smoothed at 1 Hz: `a_d`.)
+        // Speed: one magnitude for the whole shape (all landmarks move
+        // together when the head moves).
+        let mut speed = 0.0f32;
+        for (i, x) in v.iter().enumerate() {
+            let d = (x - prev[i]) * self.rate;
+            self.dx[i] += a_d * (d - self.dx[i]);
+            speed = speed.max(self.dx[i].abs());
+        }
+        let cutoff = self.min_cutoff + self.beta * speed;
+        let tau = 1.0 / (2.0 * std::f32::consts::PI * cutoff);
+        let a = 1.0 / (1.0 + tau * self.rate);
+        for (i, x) in v.iter_mut().enumerate() {
+            prev[i] += a * (*x - prev[i]);
+            *x = prev[i];
+        }
+    }
+}
+
+/// The frame's own jaw opening on the expression basis, measured from the
+/// inner-lip gap in the canonical frame.
+pub struct JawMeter {
+    per_unit: f32,
+    rest: f32,
+    ids: (usize, usize),
+}
+
+impl JawMeter {
+    /// Calibrates on the canonical face: the gap at rest, and the gap one
+    /// unit of `jaw_open` adds.
+    pub fn new(analyzer: &FaceAnalyzer) -> Self {
+        let canonical = analyzer.canonical();
+        let basis = ExpressionBasis::new(canonical);
+        let k = canonical.groups.keypoints;
+        let ids = (k.upper_lip_inner, k.lower_lip_inner);
+        let gap = |v: &[[f32; 3]]| v[ids.0][1] - v[ids.1][1];
+        let rest = gap(&canonical.vertices);
+        let open = basis.apply(
+            &canonical.vertices,
+            &Expression {
+                jaw_open: 1.0,
+                ..Default::default()
+            },
+        );
+        Self {
+            per_unit: (gap(&open) - rest).max(1e-3),
+            rest,
+            ids,
+        }
+    }
+
+    /// `jaw_open` that the basis would need to open the canonical mouth as
+    /// far as `face`'s (0 for a closed mouth).
+    pub fn measure(&self, face: &Face) -> f32 {
+        let p = &face.pose.pose;
+        let (a, b) = (face.landmarks[self.ids.0], face.landmarks[self.ids.1]);
+        // Image-space gap back to canonical centimetres: the landmarks' y
+        // difference rotated into the face frame, divided by the scale.
+        let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+        let r = &p.rotation;
+        let canon_y = (r[0][1] * d[0] + r[1][1] * d[1] + r[2][1] * d[2]) / p.scale;
+        ((canon_y - self.rest) / self.per_unit).max(0.0)
+    }
+}
+
+/// Luminance histogram of a frame (64 bins, subsampled), for cut detection.
+fn histogram(rgb: &[u8]) -> [f32; 64] {
+    let mut h = [0f32; 64];
+    let mut n = 0f32;
+    for px in rgb.chunks_exact(3).step_by(7) {
+        let y = (px[0] as u32 * 77 + px[1] as u32 * 150 + px[2] as u32 * 29) >> 8;
+        h[(y >> 2) as usize] += 1.0;
+        n += 1.0;
+    }
+    h.map(|v| v / n.max(1.0))
+}
+
+/// Half the L1 distance of two histograms (0 = same, 1 = disjoint).
+fn histogram_distance(a: &[f32; 64], b: &[f32; 64]) -> f32 {
+    0.5 * a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>()
+}
+
+/// Histogram distance above which two frames belong to different shots.
+const CUT_THRESHOLD: f32 = 0.35;
+
+/// Frames over which the dub fades in and out when the face comes and goes.
+const FADE_FRAMES: f32 = 4.0;
+
+/// The per-frame work of a dub, independent of decoding and encoding: track,
+/// smooth, measure the frame's own mouth, and re-render it with the new
+/// speech's.
+pub struct Dubber {
+    analyzer: &'static FaceAnalyzer,
+    meter: JawMeter,
+    tracker: FaceTracker<'static>,
+    smoother: OneEuro,
+    prev_hist: Option<[f32; 64]>,
+    last_face: Option<Face>,
+    fade: f32,
+    /// Frames where a face was dubbed so far.
+    pub dubbed: u64,
+}
+
+impl Dubber {
+    /// A dubber for frames at `fps`.
+    pub fn new(fps: Fps, opts: &DubOptions) -> Result<Self> {
+        let analyzer = FaceAnalyzer::shared()?;
+        let mut tracker = FaceTracker::new(analyzer, opts.face_index);
+        tracker.iris = false;
+        Ok(Self {
+            analyzer,
+            meter: JawMeter::new(analyzer),
+            tracker,
+            smoother: OneEuro::new(fps.as_f64() as f32, opts.smooth_min_cutoff, 0.05),
+            prev_hist: None,
+            last_face: None,
+            fade: 0.0,
+            dubbed: 0,
+        })
+    }
+
+    /// Forgets the tracked face (a cut, or the video starting over).
+    pub fn cut(&mut self) {
+        self.tracker.reset();
+        self.smoother.reset();
+        self.prev_hist = None;
+        self.last_face = None;
+    }
+
+    /// Dubs one frame to `target`'s mouth; returns the output frame.
+    pub fn process(&mut self, img: RgbImage, target: &MotionFrame) -> Result<RgbImage> {
+        let hist = histogram(img.as_raw());
+        if self
+            .prev_hist
+            .is_some_and(|p| histogram_distance(&p, &hist) > CUT_THRESHOLD)
+        {
+            self.cut();
+        }
+        self.prev_hist = Some(hist);
+        let face = match self.tracker.next_frame(&img)? {
+            Some(mut f) => {
+                let mut flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
+                self.smoother.filter(&mut flat);
+                for (p, c) in f.landmarks.iter_mut().zip(flat.chunks_exact(3)) {
+                    *p = [c[0], c[1], c[2]];
+                }
+                f.pose = crate::face::pose::HeadPose::fit(
+                    self.analyzer.canonical(),
+                    &f.landmarks[..NUM_VERTICES],
+                )?;
+                self.fade = (self.fade + 1.0 / FADE_FRAMES).min(1.0);
+                self.last_face = Some(f.clone());
+                Some(f)
+            }
+            None => {
+                self.smoother.reset();
+                self.fade = (self.fade - 1.0 / FADE_FRAMES).max(0.0);
+                self.last_face.clone().filter(|_| self.fade > 0.0)
+            }
+        };
+        let Some(f) = face else { return Ok(img) };
+        let own = self.meter.measure(&f);
+        let m = MotionFrame {
+            expression: Expression {
+                jaw_open: target.expression.jaw_open - own,
+                ..target.expression
+            },
+            ..Default::default()
+        };
+        let r = Renderer::new(img, &f, self.analyzer.canonical())?;
+        let mut out = r.source().as_raw().clone();
+        r.render_into(&m, &mut out, None);
+        if self.fade < 1.0 {
+            for (o, s) in out.iter_mut().zip(r.source().as_raw()) {
+                *o = (*s as f32 + (*o as f32 - *s as f32) * self.fade + 0.5) as u8;
+            }
+        }
+        self.dubbed += 1;
+        Ok(RgbImage::from_raw(r.width(), r.height(), out).expect("sized like the source"))
+    }
+}
+
+/// Dubs `video_path` with the speech in `audio_path`, writing `output` (MP4).
+///
+/// `progress(done, total)` is called after every frame; returning `false`
+/// stops with [`Error::Cancelled`] and leaves no output behind.
+pub fn dub(
+    video_path: &Path,
+    audio_path: &Path,
+    output: &Path,
+    opts: &DubOptions,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<DubReport> {
+    let ffmpeg = video::find_ffmpeg(opts.ffmpeg.as_deref(), &opts.ffmpeg_candidates)?;
+    let speech = audio::load(
+        audio_path,
+        &LoadOptions {
+            max_seconds: opts.max_audio_seconds,
+        },
+    )?;
+    video::check_output_writable(output)?;
+    let mut reader = VideoReader::open(&ffmpeg, video_path, None)?;
+    let info = reader.info.clone();
+    if info.width % 2 == 1 || info.height % 2 == 1 {
+        return Err(Error::input(
+            video_path,
+            format!(
+                "video is {}x{}; H.264 output needs even sides (crop or scale it by one pixel first)",
+                info.width, info.height
+            ),
+        ));
+    }
+    let fps = info.fps;
+    // Mouth-only motion from the new speech: no head, blinks or brows (the
+    // video has its own).
+    let mut mo = MotionOptions::new(fps);
+    mo.mouth.mouth_scale = opts.lip_strength;
+    mo.head.scale = 0.0;
+    mo.blink.rate_per_minute = 0.0;
+    mo.brow.scale = 0.0;
+    let track = if speech.is_silent() {
+        Vec::new()
+    } else {
+        audio_to_motion(&speech, &mo)?.track.frames
+    };
+    let speech_frames = fps.frame_count(speech.samples.len() as u64, speech.sample_rate);
+    let video_frames = info
+        .duration
+        .map(|d| (d * fps.as_f64()).round() as u64)
+        .unwrap_or(speech_frames);
+    let total = match opts.length {
+        LengthMode::Loop | LengthMode::Pad => speech_frames,
+        LengthMode::Cut => speech_frames.min(video_frames.max(1)),
+    };
+    if total == 0 {
+        return Err(Error::input(audio_path, "speech is too short for one frame"));
+    }
+    let soundtrack = soundtrack(&speech, video_path, &info, opts.mix_original, total, fps)?;
+    let mut sink: Box<dyn FrameSink> = Box::new(Mp4Sink::create(
+        &ffmpeg,
+        output,
+        info.width,
+        info.height,
+        fps,
+        Some(&soundtrack),
+    )?);
+
+    let mut dubber = Dubber::new(fps, opts)?;
+    let (mut frame, mut last_frame) = (Vec::new(), Vec::new());
+    let mut read = 0u64;
+    for i in 0..total {
+        // Next source frame, with the length mode at the video's end.
+        if reader.read_frame(&mut frame)? {
+            read += 1;
+            last_frame.clone_from(&frame);
+        } else if read == 0 {
+            return Err(Error::input(video_path, "video has no frames"));
+        } else if opts.length == LengthMode::Loop {
+            reader = VideoReader::open(&ffmpeg, video_path, Some(fps))?;
+            if !reader.read_frame(&mut frame)? {
+                return Err(Error::input(video_path, "video could not be read again to loop"));
+            }
+            dubber.cut();
+        } else {
+            frame.clone_from(&last_frame);
+        }
+        let img = RgbImage::from_raw(info.width, info.height, std::mem::take(&mut frame))
+            .expect("frame sized by the reader");
+        let target = track.get(i as usize).copied().unwrap_or_default();
+        let out = dubber.process(img, &target)?;
+        sink.write_frame(out.as_raw())?;
+        frame = out.into_raw();
+        if !progress(i + 1, total) {
+            return Err(Error::Cancelled);
+        }
+    }
+    sink.finish()?;
+    Ok(DubReport {
+        frames: total,
+        dubbed_frames: dubber.dubbed,
+        width: info.width,
+        height: info.height,
+        fps,
+        detector_runs: dubber.tracker.detector_runs,
+    })
+}
+
+/// The output's soundtrack: the new speech, exactly `frames` long (padded
+/// with silence or cut), with the original soundtrack mixed under it at
+/// `mix` when asked and present.
+fn soundtrack(
+    speech: &AudioClip,
+    video_path: &Path,
+    info: &video::VideoInfo,
+    mix: f32,
+    frames: u64,
+    fps: Fps,
+) -> Result<AudioClip> {
+    let rate = speech.sample_rate;
+    let len = (frames as f64 / fps.as_f64() * rate as f64).round() as usize;
+    let mut samples = speech.samples.clone();
+    samples.resize(len, 0.0);
+    if mix > 0.0 && info.has_audio {
+        let original = audio::load(video_path, &LoadOptions::default())
+            .and_then(|c| audio::resample(&c, rate))?;
+        for (s, o) in samples.iter_mut().zip(original.samples.iter().cycle()) {
+            *s = (*s + mix * o).clamp(-1.0, 1.0);
+        }
+    }
+    Ok(AudioClip::new(samples, rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::analyze::AnalyzeOptions;
+    use crate::pipeline::{animate, AnimateOptions};
+    use crate::render::Framing;
+    use crate::testdata::{example, fixture};
+
+    fn correlation(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len() as f32;
+        let (mx, my) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
+        let cov: f32 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let vx: f32 = x.iter().map(|a| (a - mx).powi(2)).sum();
+        let vy: f32 = y.iter().map(|b| (b - my).powi(2)).sum();
+        cov / (vx * vy).sqrt().max(1e-12)
+    }
+
+    #[test]
+    fn one_euro_keeps_still_values_still_and_follows_motion() {
+        let mut f = OneEuro::new(25.0, 1.5, 0.05);
+        let mut out = Vec::new();
+        for i in 0..50 {
+            let noise = if i % 2 == 0 { 0.3 } else { -0.3 };
+            let mut v = [100.0 + noise];
+            f.filter(&mut v);
+            out.push(v[0]);
+        }
+        let spread = out[25..].iter().fold(0.0f32, |m, v| m.max((v - 100.0).abs()));
+        assert!(spread < 0.15, "noise reduced: {spread}");
+        f.reset();
+        let mut v = [0.0];
+        f.filter(&mut v);
+        for _ in 0..25 {
+            let mut v = [50.0];
+            f.filter(&mut v);
+            out.push(v[0]);
+        }
+        assert!((out.last().unwrap() - 50.0).abs() < 1.0, "a step is followed");
+    }
+
+    /// A synthetic talking video (the example photo rendered with its own
+    /// speech, still head), dubbed with other speech: the mouth measured on
+    /// the output follows the new speech, and the upper face is unchanged.
+    #[test]
+    fn dubbing_a_rendered_video_follows_the_new_speech() {
+        let Ok(ffmpeg) = video::find_ffmpeg(None, &[]) else {
+            eprintln!("no ffmpeg here: dubbing is covered by the Python tests");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("talk.mp4");
+        let opts = AnimateOptions {
+            framing: Framing::Resize { size: 256 },
+            head_scale: 0.0,
+            ..Default::default()
+        };
+        animate(&example("portrait.png"), &fixture("speech_1s.wav"), &source, &opts, &mut |_, _| true)
+            .unwrap();
+        let out = dir.path().join("dubbed.mp4");
+        let new_speech = example("speech.wav");
+        let report = dub(&source, &new_speech, &out, &DubOptions::default(), &mut |_, _| true).unwrap();
+        // Loop mode: as long as the new speech (7.84 s at 25 fps).
+        assert_eq!(report.frames, 196);
+        assert!(report.dubbed_frames >= 190, "{report:?}");
+
+        let mo = {
+            let mut m = MotionOptions::new(report.fps);
+            m.head.scale = 0.0;
+            m
+        };
+        let clip = audio::load(&new_speech, &LoadOptions::default()).unwrap();
+        // The commanded opening: the inner-lip gap the basis gives the
+        // canonical face for each frame's whole expression (jaw, lip
+        // closure, pucker...).
+        let analyzer = FaceAnalyzer::shared().unwrap();
+        let canonical = analyzer.canonical();
+        let basis = ExpressionBasis::new(canonical);
+        let k = canonical.groups.keypoints;
+        let want: Vec<f32> = audio_to_motion(&clip, &mo)
+            .unwrap()
+            .track
+            .frames
+            .iter()
+            .map(|f| {
+                let v = basis.apply(&canonical.vertices, &f.expression);
+                v[k.upper_lip_inner][1] - v[k.lower_lip_inner][1]
+            })
+            .collect();
+        let mut reader = VideoReader::open(&ffmpeg, &out, None).unwrap();
+        let mut src_reader = VideoReader::open(&ffmpeg, &source, None).unwrap();
+        let (mut buf, mut sbuf) = (Vec::new(), Vec::new());
+        let (mut measured, mut commanded) = (Vec::new(), Vec::new());
+        let mut upper_err = 0.0f64;
+        let mut upper_n = 0usize;
+        let mut i = 0;
+        while reader.read_frame(&mut buf).unwrap() {
+            let have_src = src_reader.read_frame(&mut sbuf).unwrap();
+            let img = RgbImage::from_raw(256, 256, buf.clone()).unwrap();
+            let f = analyzer
+                .analyze(&img, &AnalyzeOptions { iris: false, ..Default::default() })
+                .unwrap()
+                .remove(0);
+            let gap = (f.landmarks[14][1] - f.landmarks[13][1]) / f.interocular();
+            measured.push(gap);
+            commanded.push(want[i.min(want.len() - 1)]);
+            // Rows above the nose tip are the source's (up to the codec).
+            if have_src {
+                let rows = (f.landmarks[1][1] - 8.0).max(0.0) as usize;
+                for (a, b) in buf[..rows * 256 * 3].iter().zip(&sbuf[..rows * 256 * 3]) {
+                    upper_err += (*a as f64 - *b as f64).powi(2);
+                    upper_n += 1;
+                }
+            }
+            i += 1;
+        }
+        let c = correlation(&commanded, &measured);
+        let psnr = 10.0 * (255.0f64.powi(2) / (upper_err / upper_n as f64)).log10();
+        eprintln!("dub: {i} frames, mouth vs new speech r = {c:.3}, upper face PSNR {psnr:.1} dB");
+        assert!(c >= 0.8, "{c}");
+        assert!(psnr >= 35.0, "{psnr}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_video_is_a_clear_error() {
+        let Ok(_) = video::find_ffmpeg(None, &[]) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.mp4");
+        let e = dub(&fixture("speech_1s.wav"), &fixture("speech_1s.wav"), &out, &DubOptions::default(), &mut |_, _| true)
+            .unwrap_err();
+        assert!(e.to_string().contains("no video stream"), "{e}");
+        assert!(!out.exists());
+    }
+}
