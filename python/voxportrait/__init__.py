@@ -23,9 +23,9 @@ from ._native import (
     parse_fps,
     resample,
 )
-from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg
+from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg, reenact
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
-from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion
+from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion, motion_from_video
 from .render import FRAMINGS, Renderer
 
 __all__ = [
@@ -55,6 +55,8 @@ __all__ = [
     "idle_motion",
     "load_audio",
     "load_image",
+    "motion_from_video",
     "parse_fps",
+    "reenact",
     "resample",
 ]

@@ -149,3 +149,37 @@ def dub(
         ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
         ffmpeg_candidates=ffmpeg_candidates(), progress=progress,
     )
+
+
+def reenact(
+    image: PathLike,
+    video: PathLike,
+    output: PathLike,
+    *,
+    framing: str = "resize",
+    size: int = 512,
+    face_index: int = 0,
+    relative: bool = True,
+    parts: Sequence[str] = ("pose", "eyes", "brows", "mouth"),
+    smoothing: float = 1.5,
+    ffmpeg: Optional[PathLike] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> dict:
+    """Drive the portrait ``image`` with the face motion of ``video`` and
+    write ``output`` (MP4, with the video's soundtrack when it has one).
+
+    ``relative`` (default) transfers motion relative to the video's first
+    frame, so the driver's face shape does not leak into the portrait;
+    ``parts`` picks what to transfer (pose, eyes, brows, mouth).
+    """
+    chosen = {str(p).strip().lower() for p in parts}
+    unknown = chosen - {"pose", "eyes", "brows", "mouth"}
+    if unknown:
+        raise _native.InputError(f"unknown parts {sorted(unknown)}; choose from pose, eyes, brows, mouth")
+    return _native.reenact(
+        os.fspath(image), os.fspath(video), os.fspath(output), framing=str(framing), size=int(size),
+        face_index=int(face_index), relative=bool(relative), pose="pose" in chosen, eyes="eyes" in chosen,
+        brows="brows" in chosen, mouth="mouth" in chosen, smoothing=float(smoothing),
+        ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg), ffmpeg_candidates=ffmpeg_candidates(),
+        progress=progress,
+    )

@@ -297,6 +297,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ffmpeg", metavar="PATH", help="ffmpeg binary to use")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
+    r = sub.add_parser(
+        "reenact",
+        help="drive a portrait with the face motion of a video",
+        description=REENACT_DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=fmt,
+    )
+    r.add_argument("image", metavar="IMAGE", help="portrait: PNG, JPEG or WebP")
+    r.add_argument("video", metavar="VIDEO", help="driving video with a face: MP4, MOV, MKV or WebM")
+    r.add_argument("-o", "--output", metavar="OUT.mp4", required=True, help="MP4 to write")
+    r.add_argument("--size", type=_size, default=512, help="output size as for animate (default 512)")
+    r.add_argument("--framing", choices=["resize", "crop", "full"], default="resize",
+                   help="framing of the portrait, as for animate (default resize)")
+    r.add_argument("--face-index", type=int, default=0, metavar="N",
+                   help="which face of the portrait to animate (default 0, the largest)")
+    r.add_argument("--absolute", action="store_true",
+                   help="transfer absolute motion (default: relative to the video's first frame)")
+    r.add_argument("--parts", default="pose,eyes,brows,mouth", metavar="LIST",
+                   help="what to transfer, comma-separated from pose, eyes, brows, mouth (default all)")
+    r.add_argument("--smoothing", type=_ranged(float, 0.05, 20.0, "Hz", "must lie between 0.05 and 20"),
+                   default=1.5, metavar="HZ", help="landmark smoothing cutoff in Hz (default 1.5)")
+    r.add_argument("--ffmpeg", metavar="PATH", help="ffmpeg binary to use")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
     sub.add_parser("info", help="show version, engine and the ffmpeg that would be used",
                    description="Show version, engine and the ffmpeg that would be used.",
                    epilog=EPILOG, formatter_class=fmt)
@@ -321,6 +345,20 @@ it). Needs ffmpeg (pip installs one with imageio-ffmpeg).
 examples:
   voxportrait dub interview.mp4 french.wav -o interview_fr.mp4
   voxportrait dub clip.mov line.mp3 -o out.mp4 --length cut --mix-original 0.2
+"""
+
+
+REENACT_DESCRIPTION = """\
+Drive a portrait with the face motion of a video (reenactment). The video's
+face is tracked frame by frame; head pose and expression (jaw, pucker,
+spread, blinks, brows) are fitted on VoxPortrait's expression basis, relative
+to the video's first frame by default, and render the portrait. The output
+has the video's frame rate and soundtrack. Frames stream; only the motion is
+kept.
+
+examples:
+  voxportrait reenact portrait.png driver.mp4 -o out.mp4
+  voxportrait reenact art.png clip.mov -o out.mp4 --parts pose,eyes --framing crop
 """
 
 
@@ -489,6 +527,39 @@ def _run_dub(args) -> int:
     return EXIT_OK
 
 
+def _run_reenact(args) -> int:
+    from tqdm import tqdm
+
+    from .api import reenact
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="step", desc="reenact", file=sys.stderr,
+                       dynamic_ncols=True, leave=False)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        report = reenact(args.image, args.video, args.output, framing=args.framing, size=args.size,
+                         face_index=args.face_index, relative=not args.absolute,
+                         parts=[p for p in args.parts.split(",") if p.strip()], smoothing=args.smoothing,
+                         ffmpeg=args.ffmpeg, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        sound = "with the video's soundtrack" if report["with_audio"] else "no soundtrack"
+        print(f"voxportrait: wrote {report['frames']} frames {report['width']}x{report['height']} "
+              f"at {report['fps']} fps, {sound}", file=sys.stderr)
+    print(args.output)
+    return EXIT_OK
+
+
 def _run_motion(args) -> int:
     from . import motion as motion_api
 
@@ -558,6 +629,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _run_motion(args)
         if args.command == "dub":
             return _run_dub(args)
+        if args.command == "reenact":
+            return _run_reenact(args)
         return _run_info()
     except KeyboardInterrupt:
         print("voxportrait: interrupted; no output written", file=sys.stderr)

@@ -207,6 +207,21 @@ def idle_motion(seconds: float, *, fps: Union[str, float, int] = 25, seed: int =
         head_preset=_choice(head_preset, HEAD_PRESETS, "head preset"), blink_rate=_rate(blink_rate)))
 
 
+def motion_from_video(video: PathLike, *, relative: bool = True, smoothing: float = 1.5,
+                      face_index: int = 0, progress=None) -> Motion:
+    """Motion of the face in a video: per frame, expression coefficients
+    fitted on the basis (jaw, pucker, spread, blinks, brows) and head pose,
+    relative to the video's first frame (``relative=False``: to the
+    canonical face). Frames stream; only the motion is kept. Use it to drive
+    a portrait (reenactment), or take its head pose and blinks for an
+    audio-driven animation."""
+    from .api import ffmpeg_candidates
+
+    return _motion(_native.motion_from_video(
+        os.fspath(video), relative=bool(relative), smoothing=float(smoothing),
+        face_index=int(face_index), ffmpeg_candidates=ffmpeg_candidates(), progress=progress))
+
+
 def _scale(v: float, name: str) -> float:
     v = float(v)
     if not 0.0 <= v <= 4.0:

@@ -20,6 +20,7 @@ pub mod error;
 pub mod face;
 pub mod motion;
 pub mod pipeline;
+pub mod reenact;
 pub mod portrait;
 pub mod render;
 pub mod video;

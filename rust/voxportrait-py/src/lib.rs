@@ -352,6 +352,83 @@ fn dub<'py>(
     Ok(d)
 }
 
+/// Drives a portrait with a video's face motion. See `voxportrait.reenact`.
+#[pyfunction]
+#[pyo3(signature = (
+    image, video, output, *, framing="resize", size=512, face_index=0, relative=true,
+    pose=true, eyes=true, brows=true, mouth=true, smoothing=1.5, ffmpeg=None,
+    ffmpeg_candidates=Vec::new(), progress=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn reenact<'py>(
+    py: Python<'py>,
+    image: PathBuf,
+    video: PathBuf,
+    output: PathBuf,
+    framing: &str,
+    size: u32,
+    face_index: usize,
+    relative: bool,
+    pose: bool,
+    eyes: bool,
+    brows: bool,
+    mouth: bool,
+    smoothing: f32,
+    ffmpeg: Option<PathBuf>,
+    ffmpeg_candidates: Vec<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use core::reenact::{Parts, ReenactOptions};
+    let framing = guarded(|| core::render::Framing::parse(framing, size))?;
+    let opts = ReenactOptions {
+        relative,
+        parts: Parts { pose, eyes, brows, mouth },
+        smooth_min_cutoff: smoothing,
+        face_index: 0,
+        portrait_pose: None,
+    };
+    let report = with_progress(py, progress, move |cb| {
+        core::reenact::reenact(
+            &image, &video, &output, framing, face_index, &opts, ffmpeg.as_deref(),
+            &ffmpeg_candidates, cb,
+        )
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("frames", report.frames)?;
+    d.set_item("width", report.width)?;
+    d.set_item("height", report.height)?;
+    d.set_item("fps", report.fps.to_string())?;
+    d.set_item("with_audio", report.with_audio)?;
+    Ok(d)
+}
+
+/// Fits motion (expression and head pose per frame) to the face in a video.
+#[pyfunction]
+#[pyo3(signature = (video, *, relative=true, smoothing=1.5, face_index=0, ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn motion_from_video<'py>(
+    py: Python<'py>,
+    video: PathBuf,
+    relative: bool,
+    smoothing: f32,
+    face_index: usize,
+    ffmpeg: Option<PathBuf>,
+    ffmpeg_candidates: Vec<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = core::reenact::ReenactOptions {
+        relative,
+        smooth_min_cutoff: smoothing,
+        face_index,
+        ..Default::default()
+    };
+    let track = with_progress(py, progress, move |cb| {
+        let ff = core::video::find_ffmpeg(ffmpeg.as_deref(), &ffmpeg_candidates)?;
+        core::reenact::motion_from_video(&video, &opts, &ff, cb).map(|(t, _)| t)
+    })?;
+    motion_dict(py, &track, None, "")
+}
+
 /// Parses a head-motion preset name; the error lists the valid ones.
 fn parse_preset(name: &str) -> core::Result<HeadPreset> {
     let key = name.trim().to_ascii_lowercase();
@@ -1012,6 +1089,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(animate, m)?)?;
     m.add_class::<PyRenderer>()?;
     m.add_function(wrap_pyfunction!(dub, m)?)?;
+    m.add_function(wrap_pyfunction!(reenact, m)?)?;
+    m.add_function(wrap_pyfunction!(motion_from_video, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
     m.add_function(wrap_pyfunction!(whisper_features, m)?)?;
     m.add_function(wrap_pyfunction!(audio_to_motion, m)?)?;
