@@ -216,93 +216,123 @@ impl Default for ReenactOptions {
     }
 }
 
-/// Streams the frames of `reader` and fits motion to each. Frames where the
-/// face is lost repeat the last motion (or neutral before the first face).
-/// `progress(done, total)`: `false` stops with [`Error::Cancelled`].
+/// Fits motion to a face video one frame at a time (see the module docs);
+/// used by [`motion_from_frames`] and by hosts that hold frames already.
+pub struct MotionFitter {
+    analyzer: &'static FaceAnalyzer,
+    fitter: ExpressionFitter,
+    tracker: FaceTracker<'static>,
+    smoother: OneEuro,
+    opts: ReenactOptions,
+    first: Option<(HeadPose, Vec<[f32; 3]>)>,
+    last: MotionFrame,
+}
+
+impl MotionFitter {
+    /// A fitter for frames at `fps`.
+    pub fn new(fps: video::Fps, opts: &ReenactOptions) -> Result<Self> {
+        let analyzer = FaceAnalyzer::shared()?;
+        let mut tracker = FaceTracker::new(analyzer, opts.face_index);
+        tracker.iris = false;
+        Ok(Self {
+            analyzer,
+            fitter: ExpressionFitter::new(analyzer.canonical()),
+            tracker,
+            smoother: OneEuro::new(fps.as_f64() as f32, opts.smooth_min_cutoff, 0.05),
+            opts: opts.clone(),
+            first: None,
+            last: MotionFrame::default(),
+        })
+    }
+
+    /// Whether a face has been seen yet.
+    pub fn found_face(&self) -> bool {
+        self.first.is_some()
+    }
+
+    /// The motion of the next frame; a frame without a face repeats the
+    /// last motion (neutral before the first face).
+    pub fn push(&mut self, img: &RgbImage) -> Result<MotionFrame> {
+        let canonical = self.analyzer.canonical();
+        let opts = &self.opts;
+        let Some(mut f) = self.tracker.next_frame(img)? else {
+            self.smoother.reset();
+            return Ok(self.last);
+        };
+        let mut flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
+        self.smoother.filter(&mut flat);
+        for (p, c) in f.landmarks.iter_mut().zip(flat.chunks_exact(3)) {
+            *p = [c[0], c[1], c[2]];
+        }
+        let pose = HeadPose::fit(canonical, &f.landmarks[..NUM_VERTICES])?.pose;
+        let shape = to_canonical(&pose, &f.landmarks);
+        let (ref_pose, neutral) = self.first.get_or_insert_with(|| (pose, shape.clone())).clone();
+        let neutral = if opts.relative {
+            neutral
+        } else {
+            canonical.vertices.clone()
+        };
+        let mut e = self.fitter.fit(&neutral, &shape);
+        let base = if opts.relative {
+            ref_pose
+        } else {
+            opts.portrait_pose.unwrap_or(ref_pose)
+        };
+        let mut head = HeadMotion {
+            yaw: pose.yaw - base.yaw,
+            pitch: pose.pitch - base.pitch,
+            roll: pose.roll - base.roll,
+            tx: (pose.translation[0] - ref_pose.translation[0]) / pose.scale,
+            ty: (pose.translation[1] - ref_pose.translation[1]) / pose.scale,
+            scale: pose.scale / ref_pose.scale,
+        };
+        if !opts.parts.pose {
+            head = HeadMotion::default();
+        }
+        if !opts.parts.eyes {
+            e.blink_left = 0.0;
+            e.blink_right = 0.0;
+        }
+        if !opts.parts.brows {
+            e.brow_raise = 0.0;
+        }
+        if !opts.parts.mouth {
+            e = Expression {
+                blink_left: e.blink_left,
+                blink_right: e.blink_right,
+                brow_raise: e.brow_raise,
+                ..Default::default()
+            };
+        }
+        self.last = MotionFrame {
+            expression: e,
+            head,
+            gaze: None,
+        };
+        Ok(self.last)
+    }
+}
+
+/// Streams the frames of `reader` and fits motion to each (see
+/// [`MotionFitter`]). `progress(done, total)`: `false` stops with
+/// [`Error::Cancelled`].
 pub fn motion_from_frames(
     reader: &mut VideoReader,
     opts: &ReenactOptions,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<MotionTrack> {
     let info = reader.info.clone();
-    let analyzer = FaceAnalyzer::shared()?;
-    let canonical = analyzer.canonical();
-    let fitter = ExpressionFitter::new(canonical);
-    let mut tracker = FaceTracker::new(analyzer, opts.face_index);
-    tracker.iris = false;
-    let mut smoother = OneEuro::new(info.fps.as_f64() as f32, opts.smooth_min_cutoff, 0.05);
+    let mut fitter = MotionFitter::new(info.fps, opts)?;
     let total = info
         .duration
         .map(|d| (d * info.fps.as_f64()).round() as u64)
         .unwrap_or(0);
-    let mut first: Option<(HeadPose, Vec<[f32; 3]>)> = None;
     let mut frames = Vec::new();
     let mut buf = Vec::new();
     while reader.read_frame(&mut buf)? {
         let img = RgbImage::from_raw(info.width, info.height, std::mem::take(&mut buf))
             .expect("frame sized by the reader");
-        let m = match tracker.next_frame(&img)? {
-            Some(mut f) => {
-                let mut flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
-                smoother.filter(&mut flat);
-                for (p, c) in f.landmarks.iter_mut().zip(flat.chunks_exact(3)) {
-                    *p = [c[0], c[1], c[2]];
-                }
-                let pose = HeadPose::fit(canonical, &f.landmarks[..NUM_VERTICES])?.pose;
-                let shape = to_canonical(&pose, &f.landmarks);
-                let (ref_pose, neutral) = first
-                    .get_or_insert_with(|| (pose, shape.clone()))
-                    .clone();
-                let neutral = if opts.relative {
-                    neutral
-                } else {
-                    canonical.vertices.clone()
-                };
-                let mut e = fitter.fit(&neutral, &shape);
-                let base = if opts.relative {
-                    ref_pose
-                } else {
-                    opts.portrait_pose.unwrap_or(ref_pose)
-                };
-                let mut head = HeadMotion {
-                    yaw: pose.yaw - base.yaw,
-                    pitch: pose.pitch - base.pitch,
-                    roll: pose.roll - base.roll,
-                    tx: (pose.translation[0] - ref_pose.translation[0]) / pose.scale,
-                    ty: (pose.translation[1] - ref_pose.translation[1]) / pose.scale,
-                    scale: pose.scale / ref_pose.scale,
-                };
-                if !opts.parts.pose {
-                    head = HeadMotion::default();
-                }
-                if !opts.parts.eyes {
-                    e.blink_left = 0.0;
-                    e.blink_right = 0.0;
-                }
-                if !opts.parts.brows {
-                    e.brow_raise = 0.0;
-                }
-                if !opts.parts.mouth {
-                    let keep = Expression {
-                        blink_left: e.blink_left,
-                        blink_right: e.blink_right,
-                        brow_raise: e.brow_raise,
-                        ..Default::default()
-                    };
-                    e = keep;
-                }
-                MotionFrame {
-                    expression: e,
-                    head,
-                    gaze: None,
-                }
-            }
-            None => {
-                smoother.reset();
-                frames.last().copied().unwrap_or_default()
-            }
-        };
-        frames.push(m);
+        frames.push(fitter.push(&img)?);
         buf = img.into_raw();
         if !progress(frames.len() as u64, total.max(frames.len() as u64)) {
             return Err(Error::Cancelled);
@@ -311,7 +341,7 @@ pub fn motion_from_frames(
     if frames.is_empty() {
         return Err(Error::Input("the driving video has no frames".into()));
     }
-    if first.is_none() {
+    if !fitter.found_face() {
         return Err(Error::Input(
             "no face found in any frame of the driving video; use a video where a face is visible".into(),
         ));

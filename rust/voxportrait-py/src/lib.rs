@@ -429,6 +429,96 @@ fn motion_from_video<'py>(
     motion_dict(py, &track, None, "")
 }
 
+/// Frame-by-frame dubbing for hosts that hold frames (ComfyUI IMAGE
+/// batches): track, neutralise the frame's mouth, re-render it.
+#[pyclass(name = "Dubber", module = "voxportrait._native")]
+struct PyDubber {
+    inner: Mutex<core::dub::Dubber>,
+}
+
+#[pymethods]
+impl PyDubber {
+    #[new]
+    #[pyo3(signature = (fps, face_index=0, smoothing=1.5))]
+    fn new(py: Python<'_>, fps: (u32, u32), face_index: usize, smoothing: f32) -> PyResult<Self> {
+        let fps = guarded(|| Fps::new(fps.0, fps.1))?;
+        let opts = core::dub::DubOptions {
+            face_index,
+            smooth_min_cutoff: smoothing,
+            ..Default::default()
+        };
+        let inner = run(py, || core::dub::Dubber::new(fps, &opts))?;
+        Ok(Self { inner: Mutex::new(inner) })
+    }
+
+    /// Dubs one `(H, W, 3)` uint8 frame to the 9 expression coefficients
+    /// `expression`; returns the new frame.
+    fn process<'py>(
+        &self,
+        py: Python<'py>,
+        frame: &Bound<'_, PyAny>,
+        expression: PyReadonlyArray1<'_, f32>,
+    ) -> PyResult<Bound<'py, PyArray3<u8>>> {
+        let img = image_arg(py, frame)?;
+        let e = expression.as_array();
+        if e.len() != 9 {
+            return Err(InputError::new_err("expression must have 9 coefficients"));
+        }
+        let m = core::motion::MotionFrame {
+            expression: core::motion::Expression::from_array(std::array::from_fn(|k| e[k])),
+            ..Default::default()
+        };
+        let out = run(py, || {
+            let mut d = self
+                .inner
+                .lock()
+                .map_err(|_| core::Error::Input("dubber poisoned by an earlier error".into()))?;
+            d.process(img, &m)
+        })?;
+        let (w, h) = out.dimensions();
+        let arr = Array3::from_shape_vec((h as usize, w as usize, 3), out.into_raw())
+            .map_err(|e| InternalError::new_err(e.to_string()))?;
+        Ok(arr.into_pyarray(py))
+    }
+}
+
+/// Frame-by-frame motion fitting (reenactment) for hosts that hold frames.
+#[pyclass(name = "MotionFitter", module = "voxportrait._native")]
+struct PyMotionFitter {
+    inner: Mutex<core::reenact::MotionFitter>,
+}
+
+#[pymethods]
+impl PyMotionFitter {
+    #[new]
+    #[pyo3(signature = (fps, relative=true, smoothing=1.5, face_index=0))]
+    fn new(py: Python<'_>, fps: (u32, u32), relative: bool, smoothing: f32, face_index: usize) -> PyResult<Self> {
+        let fps = guarded(|| Fps::new(fps.0, fps.1))?;
+        let opts = core::reenact::ReenactOptions {
+            relative,
+            smooth_min_cutoff: smoothing,
+            face_index,
+            ..Default::default()
+        };
+        let inner = run(py, || core::reenact::MotionFitter::new(fps, &opts))?;
+        Ok(Self { inner: Mutex::new(inner) })
+    }
+
+    /// Motion of the next `(H, W, 3)` uint8 frame: (expression [9], head [6]).
+    fn push(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<(Vec<f32>, Vec<f32>, bool)> {
+        let img = image_arg(py, frame)?;
+        let (m, found) = run(py, || {
+            let mut f = self
+                .inner
+                .lock()
+                .map_err(|_| core::Error::Input("fitter poisoned by an earlier error".into()))?;
+            let m = f.push(&img)?;
+            Ok((m, f.found_face()))
+        })?;
+        Ok((m.expression.to_array().to_vec(), m.head.to_array().to_vec(), found))
+    }
+}
+
 /// Parses a head-motion preset name; the error lists the valid ones.
 fn parse_preset(name: &str) -> core::Result<HeadPreset> {
     let key = name.trim().to_ascii_lowercase();
@@ -1090,6 +1180,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRenderer>()?;
     m.add_function(wrap_pyfunction!(dub, m)?)?;
     m.add_function(wrap_pyfunction!(reenact, m)?)?;
+    m.add_class::<PyDubber>()?;
+    m.add_class::<PyMotionFitter>()?;
     m.add_function(wrap_pyfunction!(motion_from_video, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
     m.add_function(wrap_pyfunction!(whisper_features, m)?)?;
