@@ -205,7 +205,7 @@ import importlib.util, sys
 spec = importlib.util.spec_from_file_location("p", {str(ROOT / 'comfy_nodes' / '__init__.py')!r},
     submodule_search_locations=[{str(ROOT / 'comfy_nodes')!r}])
 m = importlib.util.module_from_spec(spec); sys.modules["p"] = m; spec.loader.exec_module(m)
-assert len(m.NODE_CLASS_MAPPINGS) == 10, m.NODE_CLASS_MAPPINGS
+assert len(m.NODE_CLASS_MAPPINGS) == 12, m.NODE_CLASS_MAPPINGS
 heavy = [x for x in ("torch", "numpy", "voxportrait", "comfy", "folder_paths") if x in sys.modules]
 assert not heavy, heavy
 print("ok")
@@ -952,6 +952,169 @@ def test_render_to_video_interrupted_or_failing_leaves_no_file(comfy_host):
         n.render(image_batch(), motion, "resize", 128, 0, "voxportrait/empty",
                  audio={"waveform": np.zeros((1, 2, 0), np.float32), "sample_rate": 16000})
     assert comfy_host.files() == []
+
+
+# --- video frames: Dub Frames and Motion From Video -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def talking_batch():
+    """A talking video as an IMAGE batch (1 s at 25 fps, 128x128), rendered from the portrait."""
+    import voxportrait
+
+    r = voxportrait.Renderer(str(PORTRAIT), framing="resize", size=128)
+    m = voxportrait.audio_to_motion(SPEECH_1S, fps=25, engine="energy", seed=1)
+    frames = np.stack([np.asarray(f) for f in r.frames(m)]).astype(np.float32) / 255.0
+    assert frames.shape == (25, 128, 128, 3)
+    return frames
+
+
+def dub_args(**kw):
+    args = dict(fps=25.0, lip_strength=1.0, length="loop", face_index=0, smoothing=1.5)
+    args.update(kw)
+    return args
+
+
+def test_the_video_frame_nodes_are_registered():
+    assert {"VoxPortraitDubFrames", "VoxPortraitMotionFromVideo"} <= set(NODES)
+    nd = sys.modules[pack.__name__ + ".nodes_dub"]
+    assert list(nd.VoxPortraitDubFrames.INPUT_TYPES()["required"])[:3] == ["images", "audio", "fps"]
+    assert "Render Motion" in nd.VoxPortraitMotionFromVideo.DESCRIPTION  # reenactment is explained
+    assert "Motion From Video" in nd.VoxPortraitDubFrames.DESCRIPTION
+
+
+def test_dub_frames_outputs_frames_audio_and_fps(comfy_host, talking_batch):
+    speech = wav_audio(SPEECH)  # about 7.8 s of other speech
+    frames, audio, fps = node("VoxPortraitDubFrames").dub(FakeTensor(talking_batch), speech,
+                                                           **dub_args(length="cut"))
+    assert frames.shape == (25, 128, 128, 3) and frames.dtype == np.float32
+    assert 0.0 <= float(frames.min()) and float(frames.max()) <= 1.0
+    assert fps == 25.0
+    w = host.to_numpy(audio["waveform"])
+    assert audio["sample_rate"] == speech["sample_rate"]
+    assert w.shape == (1, speech["waveform"].shape[1], speech["sample_rate"])  # exactly 1 s: cut
+    assert np.array_equal(w[0], speech["waveform"][0][:, :speech["sample_rate"]])
+    f = host.to_numpy(frames)
+    upper = np.abs(f[:, :64] - talking_batch[:, :64]).mean()
+    lower = np.abs(f[:, 64:] - talking_batch[:, 64:]).mean(axis=(1, 2, 3))
+    assert upper < 0.003 and lower.max() > 0.004
+    bar = comfy_host.bars[-1]
+    assert bar.total == 26 and bar.current == 26 and len(bar.updates) == 26  # motion + one per frame
+
+
+@pytest.mark.parametrize("length, frames_out", [("loop", 50), ("pad", 50), ("cut", 25)])
+def test_dub_frames_length_modes(comfy_host, talking_batch, length, frames_out):
+    two_s = wav_audio(SPEECH)
+    n = int(two_s["sample_rate"] * 2)
+    two_s = {"waveform": two_s["waveform"][:, :, :n].copy(), "sample_rate": two_s["sample_rate"]}
+    frames, audio, _ = node("VoxPortraitDubFrames").dub(talking_batch, two_s, **dub_args(length=length))
+    assert frames.shape[0] == frames_out
+    assert host.to_numpy(audio["waveform"]).shape[-1] == round(frames_out / 25 * two_s["sample_rate"])
+    f = host.to_numpy(frames)
+    if length == "pad":  # the last frame holds: the upper face stays that of frame 24
+        assert np.abs(f[40, :60] - talking_batch[24, :60]).mean() < 0.003
+    if length == "loop":  # frame 30 is frame 5 again
+        assert np.abs(f[30, :60] - talking_batch[5, :60]).mean() < 0.003
+
+
+def test_dub_frames_pads_short_speech_with_silence(comfy_host, talking_batch):
+    half = wav_audio(SPEECH_1S)
+    rate = half["sample_rate"]
+    half = {"waveform": half["waveform"][:, :, : rate // 2].copy(), "sample_rate": rate}
+    frames, audio, _ = node("VoxPortraitDubFrames").dub(talking_batch, half, **dub_args(length="cut"))
+    assert frames.shape[0] == 12 or frames.shape[0] == 13
+    assert host.to_numpy(audio["waveform"]).shape[-1] == round(frames.shape[0] / 25 * rate)
+
+
+def test_dub_frames_without_a_face_pass_through(comfy_host, talking_batch):
+    blank = np.full((12, 128, 128, 3), 0.35, np.float32)
+    batch = np.concatenate([talking_batch[:6], blank, talking_batch[6:12]])
+    frames, _, _ = node("VoxPortraitDubFrames").dub(batch, wav_audio(SPEECH), **dub_args(length="cut"))
+    f = host.to_numpy(frames)
+    assert f.shape == batch.shape
+    assert np.abs(f[12:18] - batch[12:18]).max() < 1 / 255 + 1e-6  # past the cross-fade: unchanged
+    # Silent speech closes the mouths and does not fail.
+    frames, audio, _ = node("VoxPortraitDubFrames").dub(blank, wav_audio(DATA / "silence_1s.wav"),
+                                                        **dub_args(length="cut"))
+    assert np.abs(host.to_numpy(frames) - blank).max() < 1 / 255 + 1e-6
+
+
+def test_dub_frames_errors_and_interruption(comfy_host, talking_batch):
+    n = node("VoxPortraitDubFrames")
+    with pytest.raises(host.NodeError, match="unknown length"):
+        n.dub(talking_batch, wav_audio(SPEECH_1S), **dub_args(length="pingpong"))
+    with pytest.raises(host.NodeError, match="fps must lie"):
+        n.dub(talking_batch, wav_audio(SPEECH_1S), **dub_args(fps=0.0))
+    with pytest.raises(host.NodeError, match="empty"):
+        n.dub(talking_batch, {"waveform": np.zeros((1, 1, 0), np.float32), "sample_rate": 16000}, **dub_args())
+    with pytest.raises(host.NodeError, match="at least 16x16"):
+        n.dub(np.zeros((2, 8, 8, 3), np.float32), wav_audio(SPEECH_1S), **dub_args())
+    comfy_host.mm.interrupt_after(5)  # before the motion, after it, then after frames 1-3
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        n.dub(talking_batch, wav_audio(SPEECH_1S), **dub_args())
+    assert comfy_host.bars[-1].current == 4
+
+
+def test_motion_from_video_gives_motion_for_render_motion(comfy_host, talking_batch):
+    import voxportrait
+
+    mfv = node("VoxPortraitMotionFromVideo")
+    (motion,) = mfv.fit(FakeTensor(talking_batch), 25.0, True, True, True, True, True, 1.5, 0)
+    assert isinstance(motion, voxportrait.Motion)
+    assert motion.frames == 25 and motion.fps == 25
+    assert motion.expression.shape == (25, 9) and motion.head.shape == (25, 6)
+    assert np.isfinite(motion.expression).all() and np.isfinite(motion.head).all()
+    assert np.allclose(motion.head[0], [0, 0, 0, 0, 0, 1], atol=1e-4)
+    bar = comfy_host.bars[-1]
+    assert bar.total == 25 and bar.current == 25 and len(bar.updates) == 25
+    # NTSC rates are exact.
+    (ntsc,) = mfv.fit(talking_batch[:3], 29.97, True, True, True, True, True, 1.5, 0)
+    assert ntsc.fps == Fraction(30000, 1001)
+    # Parts: pose and eyes only (a reference video's head motion and blinks).
+    (pe,) = mfv.fit(talking_batch, 25.0, True, True, True, False, False, 1.5, 0)
+    assert not pe.expression[:, :6].any() and not pe.expression[:, 8].any()
+    assert np.array_equal(pe.head, motion.head)
+    (still,) = mfv.fit(talking_batch, 25.0, True, False, True, True, True, 1.5, 0)
+    assert np.array_equal(still.head, np.tile(np.array([0, 0, 0, 0, 0, 1], np.float32), (25, 1)))
+    # Reenactment: the motion renders a portrait through Render Motion.
+    frames, _ = node("VoxPortraitRenderMotion").render(image_batch(), motion, "resize", 64, "none")
+    assert frames.shape == (25, 64, 64, 3)
+
+
+def test_motion_from_video_no_face_frames_and_errors(comfy_host, talking_batch):
+    mfv = node("VoxPortraitMotionFromVideo")
+    blank = np.zeros((4, 128, 128, 3), np.float32)
+    (m,) = mfv.fit(np.concatenate([talking_batch[:5], blank]), 25.0, True, True, True, True, True, 1.5, 0)
+    assert m.frames == 9 and np.array_equal(m.expression[5], m.expression[8])  # the last motion repeats
+    with pytest.raises(host.NodeError, match="no face found in any frame"):
+        mfv.fit(blank, 25.0, True, True, True, True, True, 1.5, 0)
+    comfy_host.mm.interrupt_after(3)
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        mfv.fit(talking_batch, 25.0, True, True, True, True, True, 1.5, 0)
+    assert comfy_host.bars[-1].current == 2
+
+
+def test_dub_workflow_matches_the_nodes_and_its_api_form(comfy_host):
+    import json
+
+    spec = importlib.util.spec_from_file_location("check_in_comfyui", EXAMPLES / "comfyui" / "check_in_comfyui.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    info = {}
+    for name, cls in NODES.items():
+        types_ = cls.INPUT_TYPES()
+        info[name] = {"input": types_, "input_order": {g: list(v) for g, v in types_.items()}}
+    base = EXAMPLES / "comfyui" / "dub_and_reenact_video"
+    api = json.loads(base.with_suffix(".api.json").read_text())
+    ui = json.loads(base.with_suffix(".json").read_text())
+    assert check.ui_matches_api(ui, api, info) == []
+    for node_id, n in api.items():
+        if n["class_type"].startswith("VoxPortrait"):
+            spec_ = info[n["class_type"]]["input"]
+            declared = set(spec_["required"]) | set(spec_.get("optional", {}))
+            assert set(spec_["required"]) <= set(n["inputs"]) <= declared, node_id
+    assert {n["class_type"] for n in api.values()} >= {"LoadVideo", "GetVideoComponents", "VoxPortraitDubFrames",
+                                                        "VoxPortraitMotionFromVideo", "VoxPortraitRenderMotion"}
 
 
 def test_fakes_are_gone_after_the_tests_that_used_them():

@@ -445,6 +445,127 @@ def test_batch_interrupt_stops_the_rest(tmp_path):
     assert result["interrupted"] and sorted(os.listdir(out)) == ["anna.mp4", "batch-report.json"]
 
 
+# ------------------------------------------------------------------ dub a video, drive from a video
+
+
+@pytest.fixture(scope="module")
+def talking_video(tmp_path_factory):
+    """A 1 s talking video (128 px, 10 fps, with sound), rendered from the portrait."""
+    import voxportrait
+
+    out = tmp_path_factory.mktemp("talk") / "talk.mp4"
+    voxportrait.animate(PORTRAIT, SPEECH_1S, out, size=128, fps=10)
+    return out
+
+
+def test_dub_and_reenact_options_are_checked():
+    from voxportrait import ui
+
+    assert ui.parse_dub_options({}) == ui.DUB_DEFAULTS
+    d = ui.parse_dub_options({"lip-strength": "2", "length": "PAD", "mix_original": 0.25, "face_index": 1.0,
+                              "smoothing": ""})
+    assert d == {"lip_strength": 2.0, "length": "pad", "mix_original": 0.25, "face_index": 1, "smoothing": 1.5}
+    for bad, field in (({"length": "pingpong"}, "length"), ({"lip_strength": 5}, "lip_strength"),
+                       ({"mix_original": -1}, "mix_original"), ({"face_index": 0.5}, "face_index"),
+                       ({"smoothing": "fast"}, "smoothing"), ({"seed": 1}, "seed")):
+        with pytest.raises(ui.ValidationError) as e:
+            ui.parse_dub_options(bad)
+        assert e.value.field == field, bad
+    r = ui.parse_reenact_options({"parts": "mouth, pose", "relative": "false", "size": 256.0})
+    assert r["parts"] == ["pose", "mouth"] and r["relative"] is False and r["size"] == 256
+    assert ui.parse_reenact_options({})["parts"] == list(ui.PARTS)
+    for bad, field in (({"parts": []}, "parts"), ({"parts": ["nose"]}, "parts"), ({"framing": "zoom"}, "framing"),
+                       ({"size": 32}, "size"), ({"relative": "maybe"}, "relative")):
+        with pytest.raises(ui.ValidationError) as e:
+            ui.parse_reenact_options(bad)
+        assert e.value.field == field, bad
+
+
+def test_dub_job_writes_the_dubbed_video_with_progress(tmp_path, talking_video):
+    from voxportrait import ui
+
+    state = ui.JobState()
+    seen = []
+
+    class T(ui.Tracker):
+        def frames(self, done, total):
+            seen.append((done, total))
+            super().frames(done, total)
+
+    out = tmp_path / "dub.mp4"
+    report = ui.dub_job(str(talking_video), str(SPEECH_1S), str(out), ui.parse_dub_options({"length": "cut"}),
+                        T(state))
+    assert report["video"] == str(out) and report["frames"] == 10 and report["dubbed_frames"] >= 8
+    assert seen[-1] == (10, 10) and state.sampling_step == state.sampling_steps == 10
+    info = probe_mp4(out)
+    assert (info["width"], info["height"], info["frames"]) == (128, 128, 10) and info["audio_codec"] == "aac"
+    assert "face dubbed in" in ui.video_summary(report)
+
+
+def test_reenact_job_and_interrupt_leave_no_file(tmp_path, talking_video):
+    from voxportrait import ui
+
+    out = tmp_path / "drive.mp4"
+    report = ui.reenact_job(str(PORTRAIT), str(talking_video), str(out),
+                            ui.parse_reenact_options({"size": 128, "parts": ["pose", "eyes"]}))
+    assert report["frames"] == 10 and report["with_audio"] and out.exists()
+    assert "with the video's sound" in ui.video_summary(report)
+
+    class State(ui.JobState):
+        def __setattr__(self, key, value):
+            super().__setattr__(key, value)
+            if key == "sampling_step" and value == 3:
+                super().__setattr__("interrupted", True)  # the Interrupt button, mid-job
+
+    for job, args in ((ui.dub_job, (str(talking_video), str(SPEECH_1S))),
+                      (ui.reenact_job, (str(PORTRAIT), str(talking_video)))):
+        target = tmp_path / f"{job.__name__}.mp4"
+        opts = ui.parse_dub_options({}) if job is ui.dub_job else ui.parse_reenact_options({"size": 128})
+        with pytest.raises(ui.Interrupted):
+            job(*args, str(target), opts, ui.Tracker(State()))
+        assert not target.exists()
+    with pytest.raises(ui.ValidationError, match="upload a driving video"):
+        ui.reenact_job(str(PORTRAIT), None, str(tmp_path / "n.mp4"), ui.parse_reenact_options({}))
+
+
+def test_tab_dub_and_drive_run_in_the_webui_queue_and_save_by_date(webui, talking_video):
+    from voxportrait import ui
+
+    host = webui.ext.make_host()
+    seen = {}
+
+    def dub(*args, progress=None):
+        seen["locked"] = webui.call_queue.queue_lock.locked()
+        return ui._run_dub(host, *args, progress, STUB_GR)
+
+    def drive(*args, progress=None):
+        return ui._run_reenact(host, *args, progress, STUB_GR)
+
+    dub.__name__, drive.__name__ = "voxportrait_dub", "voxportrait_reenact"
+    dub_fn = host.wrap_event(dub, extra_outputs=[None, None, None])
+    drive_fn = host.wrap_event(drive, extra_outputs=[None, None, None])
+    assert webui.call_queue.wrapped == ["voxportrait_dub", "voxportrait_reenact"]
+    folder = webui.data / "outputs" / "voxportrait" / TODAY
+    video, gif, files, status = dub_fn(str(talking_video), str(SPEECH_1S), {"length": "cut"})
+    assert seen["locked"]
+    assert video == str(folder / "00001-talk-dub.mp4") and files == [video] and gif["visible"] is False
+    assert "10 frames" in status and "voxportrait-ok" in status and "Time taken" in status
+    state = webui.shared.state
+    assert state.sampling_step == state.sampling_steps == 10 and state.job_count == 0
+    video, _, _, status = drive_fn(str(PORTRAIT), str(talking_video), {"size": 128, "parts": ["mouth"]})
+    assert video == str(folder / "00002-portrait-reenact.mp4") and "voxportrait-ok" in status
+    # Errors are shown in the status, not raised.
+    *_, status = dub_fn(None, str(SPEECH_1S), {})
+    assert "upload a video to dub first" in status
+    *_, status = dub_fn(str(talking_video), str(SPEECH_1S), {"length": "bounce"})
+    assert "length must be one of" in status and "class='error'" in status
+    *_, status = drive_fn(str(PORTRAIT), str(talking_video), {"parts": []})
+    assert "choose at least one part" in status
+    *_, status = drive_fn(str(PORTRAIT), str(DATA / "not_audio.wav"), {"size": 128})
+    assert "class='error'" in status
+    assert sorted(os.listdir(folder)) == ["00001-talk-dub.mp4", "00002-portrait-reenact.mp4"]
+
+
 # ------------------------------------------------------------------ the HTTP API
 
 
@@ -618,7 +739,10 @@ def test_tab_builds_in_the_webui_with_send_to(webui):
     assert webui.cp.connect_paste_params_buttons() == [(gallery, parts["image"], "switch_to_voxportrait")]
     assert "function switch_to_voxportrait" in (ROOT / "javascript" / "voxportrait.js").read_text()
     assert set(parts["options"]) == set(ui.UI_OPTIONS)
-    assert webui.call_queue.wrapped == ["voxportrait_generate", "voxportrait_batch"]
+    assert webui.call_queue.wrapped == ["voxportrait_generate", "voxportrait_batch", "voxportrait_dub",
+                                        "voxportrait_reenact"]
+    assert set(parts["dub"]["options"]) == set(ui.DUB_OPTIONS)
+    assert set(parts["reenact"]["options"]) == set(ui.REENACT_OPTIONS)
     with gr.Blocks():  # the WebUI renders each tab's Blocks inside its own
         blocks.render()
 
@@ -643,8 +767,14 @@ def test_standalone_blocks_have_every_option():
     ids = {getattr(b, "elem_id", None) for b in blocks.blocks.values()}
     for elem_id in ("voxportrait_image", "voxportrait_generate", "voxportrait_interrupt", "voxportrait_video",
                     "voxportrait_files", "voxportrait_refinement", "voxportrait_refine", "voxportrait_run_batch",
-                    "voxportrait_batch_folder", "voxportrait_batch_manifest"):
+                    "voxportrait_batch_folder", "voxportrait_batch_manifest", "voxportrait_dub_tab",
+                    "voxportrait_dub_video", "voxportrait_dub_run", "voxportrait_reenact_tab",
+                    "voxportrait_reenact_image", "voxportrait_reenact_video", "voxportrait_reenact_parts",
+                    "voxportrait_reenact_run"):
         assert elem_id in ids, elem_id
+    assert set(parts["dub"]["options"]) == set(ui.DUB_OPTIONS)
+    assert set(parts["reenact"]["options"]) == set(ui.REENACT_OPTIONS)
+    assert len(parts["dub"]["audio"]) == (2 if ui.gradio_major(gr) < 4 else 1)
 
 
 @pytest.fixture

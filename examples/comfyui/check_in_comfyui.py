@@ -277,6 +277,11 @@ def main(argv=None) -> int:
     shutil.copy(REPO / "examples" / "portrait.png", dirs["input"])
     shutil.copy(REPO / "examples" / "speech.wav", dirs["input"])
     shutil.copy(REPO / "tests" / "data" / "silence_1s.wav", dirs["input"])
+    # A short talking video for the dub/reenact workflow, rendered by the package itself.
+    subprocess.run([args.python, "-m", "voxportrait", "animate", str(REPO / "examples" / "portrait.png"),
+                    str(REPO / "tests" / "data" / "speech_1s.wav"), "-o", str(dirs["input"] / "talking.mp4"),
+                    "--size", "256", "--fps", "25"], check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL)
     port = free_port()
     log = open(work / "server.log", "w")
     server = subprocess.Popen(
@@ -306,7 +311,7 @@ def main(argv=None) -> int:
         version = api.get("/system_stats")["system"].get("comfyui_version", "?")
         ours = sorted(k for k in info if k.startswith("VoxPortrait"))
         print(f"ComfyUI {version} at {comfyui}; VoxPortrait nodes: {', '.join(ours)}", flush=True)
-        report("nodes load", len(ours) >= 10, f"{len(ours)} VoxPortrait nodes")
+        report("nodes load", len(ours) >= 12, f"{len(ours)} VoxPortrait nodes")
 
         for wf in sorted(HERE.glob("*.api.json")):
             ui_path = wf.with_name(wf.name[:-len(".api.json")] + ".json")

@@ -24,6 +24,7 @@ from ._native import (
     resample,
 )
 from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg, reenact
+from .frames import Dubber, MotionFitter, dub_frames, motion_from_frames
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
 from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion, motion_from_video
 from .render import FRAMINGS, Renderer
@@ -31,6 +32,7 @@ from .render import FRAMINGS, Renderer
 __all__ = [
     "CancelledError",
     "DEFAULT_MAX_AUDIO_SECONDS",
+    "Dubber",
     "ENGINES",
     "FRAMINGS",
     "EncoderError",
@@ -41,6 +43,7 @@ __all__ = [
     "InputError",
     "InternalError",
     "Motion",
+    "MotionFitter",
     "OutputError",
     "Renderer",
     "VoxPortraitError",
@@ -50,11 +53,13 @@ __all__ = [
     "animate",
     "audio_to_motion",
     "dub",
+    "dub_frames",
     "find_ffmpeg",
     "frame_count",
     "idle_motion",
     "load_audio",
     "load_image",
+    "motion_from_frames",
     "motion_from_video",
     "parse_fps",
     "reenact",

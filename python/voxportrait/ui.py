@@ -718,6 +718,210 @@ def run_batch(records: List[Tuple[int, object]], base: str, opts: argparse.Names
             "ok": sum(j.status == "ok" for j in jobs), "failed": sum(j.status == "failed" for j in jobs)}
 
 
+# ---------------------------------------------------------------- dub and reenact
+
+#: What the dub does when the new speech and the video differ in length.
+LENGTH_MODES = ("loop", "pad", "cut")
+#: Parts of a driving video's motion that reenactment can transfer.
+PARTS = ("pose", "eyes", "brows", "mouth")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+DUB_DEFAULTS = {"lip_strength": 1.0, "length": "loop", "mix_original": 0.0, "face_index": 0, "smoothing": 1.5}
+REENACT_DEFAULTS = {"framing": "resize", "size": 512, "face_index": 0, "relative": True, "parts": list(PARTS),
+                    "smoothing": 1.5}
+
+
+def _number(values: Mapping, name: str, default, lo: float, hi: float, what: str, integer: bool = False):
+    value = values.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"expected a number, got {value!r}", name)
+    if integer:
+        if not v.is_integer():
+            raise ValidationError(f"{what} must be a whole number, got {value!r}", name)
+        v = int(v)
+    if not lo <= v <= hi:
+        raise ValidationError(f"{what} must lie between {lo:g} and {hi:g}, got {value!r}", name)
+    return v
+
+
+def _choice(values: Mapping, name: str, default: str, choices: Sequence[str], what: str) -> str:
+    value = values.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    v = str(value).strip().lower()
+    if v not in choices:
+        raise ValidationError(f"{what} must be one of {', '.join(choices)}, got {value!r}", name)
+    return v
+
+
+def _flag(values: Mapping, name: str, default: bool) -> bool:
+    value = values.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValidationError(f"expected true or false, got {value!r}", name)
+    return bool(value)
+
+
+def _check_keys(values: Mapping, known: Mapping) -> None:
+    for key in values:
+        if _normalise_name(key) not in known:
+            raise ValidationError(f"unknown option {key!r}; choose from {', '.join(sorted(known))}", str(key))
+
+
+def parse_dub_options(values: Mapping) -> dict:
+    """Checks the "Dub a video" options (as :func:`voxportrait.dub` takes
+    them); empty values keep the defaults. Raises :class:`ValidationError`."""
+    values = {_normalise_name(k): v for k, v in values.items()}
+    _check_keys(values, DUB_DEFAULTS)
+    d = DUB_DEFAULTS
+    return {
+        "lip_strength": _number(values, "lip_strength", d["lip_strength"], 0.0, 4.0, "lip strength"),
+        "length": _choice(values, "length", d["length"], LENGTH_MODES, "length"),
+        "mix_original": _number(values, "mix_original", d["mix_original"], 0.0, 1.0, "original audio level"),
+        "face_index": _number(values, "face_index", d["face_index"], 0, 99, "face index", integer=True),
+        "smoothing": _number(values, "smoothing", d["smoothing"], 0.05, 30.0, "smoothing"),
+    }
+
+
+def parse_reenact_options(values: Mapping) -> dict:
+    """Checks the "Drive from a video" options (as :func:`voxportrait.reenact`
+    takes them); empty values keep the defaults. ``parts`` is a list or a
+    comma-separated text and must name at least one part."""
+    from .render import FRAMINGS
+
+    values = {_normalise_name(k): v for k, v in values.items()}
+    _check_keys(values, REENACT_DEFAULTS)
+    d = REENACT_DEFAULTS
+    size = _number(values, "size", d["size"], 0, 4096, "size", integer=True)
+    if 0 < size < 64:
+        raise ValidationError("size must be 0 (keep the portrait's) or at least 64 pixels", "size")
+    parts = values.get("parts")
+    if parts is None:
+        parts = list(d["parts"])
+    elif isinstance(parts, str):
+        parts = [p for p in re.split(r"[,+\s]+", parts) if p]
+    parts = [str(p).strip().lower() for p in parts]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValidationError(f"unknown parts {', '.join(unknown)}; choose from {', '.join(PARTS)}", "parts")
+    if not parts:
+        raise ValidationError("choose at least one part to transfer (pose, eyes, brows, mouth)", "parts")
+    return {
+        "framing": _choice(values, "framing", d["framing"], FRAMINGS, "framing"),
+        "size": size,
+        "face_index": _number(values, "face_index", d["face_index"], 0, 99, "face index", integer=True),
+        "relative": _flag(values, "relative", d["relative"]),
+        "parts": [p for p in PARTS if p in parts],
+        "smoothing": _number(values, "smoothing", d["smoothing"], 0.05, 30.0, "smoothing"),
+    }
+
+
+def _require(path: Optional[str], what: str, field: str) -> str:
+    if not path:
+        raise ValidationError(f"upload {what} first", field)
+    if not os.path.isfile(path):
+        raise ValidationError(f"{what} {path!r} does not exist", field)
+    return path
+
+
+def dub_job(video: str, audio: str, output: str, opts: Mapping, tracker: Optional[Tracker] = None) -> dict:
+    """Dubs ``video`` with the speech in ``audio`` into ``output`` (MP4) with
+    the checked options ``opts`` (:func:`parse_dub_options`); progress and
+    Interrupt go through ``tracker``. An interrupted or failed job leaves no
+    file. Returns :func:`voxportrait.dub`'s report plus ``video`` and
+    ``seconds``."""
+    import voxportrait as vp
+
+    tracker = tracker or Tracker(JobState())
+    _require(video, "a video to dub", "video")
+    _require(audio, "the new speech", "audio")
+    tracker.stage("dubbing")
+    report = dict(vp.dub(video, audio, output, progress=tracker.frames, **dict(opts)))
+    report["video"] = output
+    rate = report.get("fps_value")
+    report["seconds"] = round(report["frames"] / float(rate), 3) if rate else None
+    return report
+
+
+def reenact_job(image: str, video: str, output: str, opts: Mapping, tracker: Optional[Tracker] = None) -> dict:
+    """Drives the portrait ``image`` with the face motion of ``video`` into
+    ``output`` (MP4, with the video's sound when it has some), options from
+    :func:`parse_reenact_options`. Returns :func:`voxportrait.reenact`'s
+    report plus ``video``."""
+    import voxportrait as vp
+
+    tracker = tracker or Tracker(JobState())
+    _require(image, "a portrait", "image")
+    _require(video, "a driving video", "video")
+    tracker.stage("following the driving video")
+    report = dict(vp.reenact(image, video, output, progress=tracker.frames, **dict(opts)))
+    report["video"] = output
+    return report
+
+
+def video_summary(report: dict, folder: Optional[str] = None) -> str:
+    r = report
+    line = f"{os.path.basename(r['video'])}: {r['frames']} frames {r['width']}×{r['height']} at {r['fps']} fps"
+    if "dubbed_frames" in r:
+        line += f", face dubbed in {r['dubbed_frames']}"
+    if "with_audio" in r:
+        line += ", with the video's sound" if r["with_audio"] else ", silent (the video has no sound)"
+    if folder:
+        line += f"; saved in {folder}"
+    return line
+
+
+def _output_for(host: Host, source: str, tag: str) -> Tuple[str, str]:
+    folder = host.output_dir()
+    name = f"{os.path.splitext(os.path.basename(source))[0]}-{tag}"
+    return folder, os.path.join(folder, next_stem(folder, name) + ".mp4")
+
+
+def _run_dub(host: Host, video: Optional[str], audio: Optional[str], values: dict, progress, gr):
+    """The "Dub a video" button: [video, gif, downloads, status]."""
+    import voxportrait as vp
+
+    keep = [None, update(gr), None]
+    try:
+        _require(video, "a video to dub", "video")
+        _require(audio, "the new speech", "audio")
+        opts = parse_dub_options(values)
+        folder, out = _output_for(host, video, "dub")
+        report = dub_job(video, audio, out, opts, Tracker(host.state, progress))
+    except (ValidationError, Interrupted, Skipped, vp.VoxPortraitError) as e:
+        return keep + [_error_status(e)]
+    shown = _displayable(host, out)
+    return [shown, update(gr, value=None, visible=False), [shown],
+            f"<div class='voxportrait-ok'>{html.escape(video_summary(report, folder))}</div>"]
+
+
+def _run_reenact(host: Host, image: Optional[str], video: Optional[str], values: dict, progress, gr):
+    """The "Drive from a video" button: [video, gif, downloads, status]."""
+    import voxportrait as vp
+
+    keep = [None, update(gr), None]
+    try:
+        _require(image, "a portrait", "image")
+        _require(video, "a driving video", "video")
+        opts = parse_reenact_options(values)
+        folder, out = _output_for(host, image, "reenact")
+        report = reenact_job(image, video, out, opts, Tracker(host.state, progress))
+    except (ValidationError, Interrupted, Skipped, vp.VoxPortraitError) as e:
+        return keep + [_error_status(e)]
+    shown = _displayable(host, out)
+    return [shown, update(gr, value=None, visible=False), [shown],
+            f"<div class='voxportrait-ok'>{html.escape(video_summary(report, folder))}</div>"]
+
+
 # ---------------------------------------------------------------- the HTTP API
 
 
@@ -1177,6 +1381,88 @@ def _option_widgets(gr) -> Dict[str, object]:
     return w
 
 
+#: The "Dub a video" and "Drive from a video" widgets, in input order.
+DUB_OPTIONS = ("lip_strength", "length", "mix_original", "face_index", "smoothing")
+REENACT_OPTIONS = ("framing", "size", "face_index", "relative", "parts", "smoothing")
+
+
+def video_input(gr, **kwargs):
+    """A video upload returning a file path (``source=`` in 3.x, ``sources=`` in 4.x)."""
+    if gradio_major(gr) >= 4:
+        kwargs["sources"] = ["upload"]
+    else:
+        kwargs["source"] = "upload"
+    return make(gr, "Video", **kwargs)
+
+
+def _smoothing_widget(gr, elem_id: str):
+    return make(gr, "Slider", minimum=0.1, maximum=10, step=0.1, value=DUB_DEFAULTS["smoothing"],
+                label="Smoothing (Hz)", info="landmark filter cutoff: lower is steadier, higher follows fast motion",
+                elem_id=elem_id)
+
+
+def _dub_section(gr) -> dict:
+    """The "Dub a video" section: a talking video and new speech in, the same
+    video with the mouth re-animated out."""
+    d = DUB_DEFAULTS
+    make(gr, "Markdown", "Lip-sync a talking video to new speech: the head, eyes and background stay the "
+                         "video's; only the mouth and the skin around it are re-rendered. Its options are "
+                         "these (the Motion and Video options below are for Single and Batch).")
+    video = video_input(gr, label="Video to dub", elem_id="voxportrait_dub_video", height=260)
+    audio = audio_inputs(gr, label="New speech", elem_id="voxportrait_dub_audio")
+    w: Dict[str, object] = {}
+    with gr.Row():
+        w["lip_strength"] = make(gr, "Slider", minimum=0, maximum=4, step=0.05, value=d["lip_strength"],
+                                 label="Lip strength", info="how wide the new mouth moves",
+                                 elem_id="voxportrait_dub_lip_strength")
+        w["length"] = make(gr, "Radio", choices=list(LENGTH_MODES), value=d["length"], label="Length",
+                           info="loop or pad the video to the speech, or cut to the shorter",
+                           elem_id="voxportrait_dub_length")
+    with gr.Row():
+        w["mix_original"] = make(gr, "Slider", minimum=0, maximum=1, step=0.05, value=d["mix_original"],
+                                 label="Original audio level", info="0 replaces the soundtrack",
+                                 elem_id="voxportrait_dub_mix_original")
+        w["face_index"] = make(gr, "Number", value=d["face_index"], precision=0, minimum=0, label="Face index",
+                               info="several faces: 0 is the largest", elem_id="voxportrait_dub_face_index")
+    w["smoothing"] = _smoothing_widget(gr, "voxportrait_dub_smoothing")
+    button = make(gr, "Button", "Dub", variant="primary", elem_id="voxportrait_dub_run")
+    return {"video": video, "audio": audio, "options": w, "button": button}
+
+
+def _reenact_section(gr) -> dict:
+    """The "Drive from a video" section: a portrait moved by a video's face."""
+    from .render import FRAMINGS
+
+    d = REENACT_DEFAULTS
+    make(gr, "Markdown", "Reenactment: the portrait moves like the face in the driving video (its sound is "
+                         "kept). Its options are these (the Motion and Video options below are for Single and "
+                         "Batch).")
+    image = image_input(gr, label="Portrait", elem_id="voxportrait_reenact_image", height=260)
+    video = video_input(gr, label="Driving video", elem_id="voxportrait_reenact_video", height=260)
+    w: Dict[str, object] = {}
+    with gr.Row():
+        w["framing"] = make(gr, "Radio", choices=list(FRAMINGS), value=d["framing"], label="Framing",
+                            info="resize: whole portrait; crop: aligned face; full: own resolution",
+                            elem_id="voxportrait_reenact_framing")
+        w["size"] = make(gr, "Slider", minimum=0, maximum=2048, step=64, value=d["size"], label="Size (px)",
+                         info="longer side (crop: the square's side); 0 keeps the portrait's",
+                         elem_id="voxportrait_reenact_size")
+    with gr.Row():
+        w["relative"] = make(gr, "Checkbox", value=d["relative"], label="Relative motion",
+                             info="relative to the video's first frame, so the driver's face shape does not leak",
+                             elem_id="voxportrait_reenact_relative")
+        w["parts"] = make(gr, "CheckboxGroup", choices=list(PARTS), value=list(d["parts"]), label="Transfer",
+                          info="pose and eyes only: a reference video's head motion and blinks",
+                          elem_id="voxportrait_reenact_parts")
+    with gr.Row():
+        w["face_index"] = make(gr, "Number", value=d["face_index"], precision=0, minimum=0,
+                               label="Driving face index", info="several faces in the video: 0 is the largest",
+                               elem_id="voxportrait_reenact_face_index")
+        w["smoothing"] = _smoothing_widget(gr, "voxportrait_reenact_smoothing")
+    button = make(gr, "Button", "Drive", variant="primary", elem_id="voxportrait_reenact_run")
+    return {"image": image, "video": video, "options": w, "button": button}
+
+
 def _values(names: Sequence[str], values: Sequence) -> dict:
     out = dict(zip(names, values))
     if "fps" in out and out["fps"] is not None:
@@ -1218,6 +1504,11 @@ def build_blocks(host: Optional[Host] = None):
                                                     elem_id="voxportrait_batch_manifest")
                         run_batch_button = make(gr, "Button", "Run batch", variant="primary",
                                                 elem_id="voxportrait_run_batch")
+                    with make(gr, "Tab", "Dub a video", id="voxportrait_dub_tab", elem_id="voxportrait_dub_tab"):
+                        dub = _dub_section(gr)
+                    with make(gr, "Tab", "Drive from a video", id="voxportrait_reenact_tab",
+                              elem_id="voxportrait_reenact_tab"):
+                        reenact = _reenact_section(gr)
                 widgets = _option_widgets(gr)
                 with make(gr, "Accordion", label="Stable Diffusion refinement", open=False,
                           elem_id="voxportrait_refinement"):
@@ -1271,11 +1562,38 @@ def build_blocks(host: Optional[Host] = None):
            host.wrap_event(_with_progress(gr, host, batch_fn, len(batch_inputs)),
                            extra_outputs=[None, None, update(gr)]),
            batch_inputs, batch_outputs)
+
+        video_outputs = [video, gif, downloads, status]
+        dub_inputs = [dub["video"], *dub["audio"]] + [dub["options"][n] for n in DUB_OPTIONS]
+        n_dub_audio = len(dub["audio"])
+
+        def dub_fn(video_value, *rest, progress=None):
+            audio_value = next((p for p in map(path_of, rest[:n_dub_audio]) if p), None)
+            values = dict(zip(DUB_OPTIONS, rest[n_dub_audio:]))
+            return _run_dub(host, path_of(video_value), audio_value, values, progress, gr)
+
+        dub_fn.__name__ = "voxportrait_dub"
+        on(dub["button"], "click",
+           host.wrap_event(_with_progress(gr, host, dub_fn, len(dub_inputs)), extra_outputs=[None, update(gr), None]),
+           dub_inputs, video_outputs)
+
+        reenact_inputs = [reenact["image"], reenact["video"]] + [reenact["options"][n] for n in REENACT_OPTIONS]
+
+        def reenact_fn(image_value, video_value, *rest, progress=None):
+            values = dict(zip(REENACT_OPTIONS, rest))
+            return _run_reenact(host, path_of(image_value), path_of(video_value), values, progress, gr)
+
+        reenact_fn.__name__ = "voxportrait_reenact"
+        on(reenact["button"], "click",
+           host.wrap_event(_with_progress(gr, host, reenact_fn, len(reenact_inputs)),
+                           extra_outputs=[None, update(gr), None]),
+           reenact_inputs, video_outputs)
         on(interrupt, "click", lambda: host.interrupt(), None, None, queue=False)
         on(skip, "click", lambda: host.skip(), None, None, queue=False)
         on(refresh, "click", lambda: host.refinement_note(), None, [refine_note], queue=False)
     blocks.voxportrait = {"image": image, "audio": audios, "generate": generate, "video": video,
-                          "options": widgets, "status": status, "downloads": downloads}
+                          "options": widgets, "status": status, "downloads": downloads, "dub": dub,
+                          "reenact": reenact}
     host.blocks_created(blocks)
     return blocks
 
