@@ -494,29 +494,45 @@ def _run_face(args) -> int:
     return EXIT_OK
 
 
-def _run_dub(args) -> int:
-    from tqdm import tqdm
+class _Bar:
+    """A tqdm bar created on the first progress call (so a failing job
+    shows none), or nothing at all with --quiet."""
 
+    def __init__(self, quiet: bool, desc: str, unit: str):
+        self.quiet, self.desc, self.unit, self.bar = quiet, desc, unit, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, file=sys.stderr,
+                            dynamic_ncols=True, leave=False)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(quiet: bool, desc: str, unit: str):
+    """A progress callback for a job, and the object to close after it."""
+    bar = _Bar(quiet, desc, unit)
+    return bar, bar
+
+
+def _run_dub(args) -> int:
     from .api import dub
 
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            bar = tqdm(total=total, unit="frame", desc="dub", file=sys.stderr,
-                       dynamic_ncols=True, leave=False)
-        bar.update(done - bar.n)
-
+    progress, bar = _progress_bar(args.quiet, "dub", "frame")
     try:
         report = dub(args.video, args.audio, args.output, lip_strength=args.lip_strength,
                      length=args.length, mix_original=args.mix_original, face_index=args.face_index,
                      smoothing=args.smoothing, ffmpeg=args.ffmpeg, progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not args.quiet:
         print(
             f"voxportrait: wrote {report['frames']} frames {report['width']}x{report['height']} "
@@ -528,30 +544,16 @@ def _run_dub(args) -> int:
 
 
 def _run_reenact(args) -> int:
-    from tqdm import tqdm
-
     from .api import reenact
 
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            bar = tqdm(total=total, unit="step", desc="reenact", file=sys.stderr,
-                       dynamic_ncols=True, leave=False)
-        bar.total = total
-        bar.update(done - bar.n)
-
+    progress, bar = _progress_bar(args.quiet, "reenact", "step")
     try:
         report = reenact(args.image, args.video, args.output, framing=args.framing, size=args.size,
                          face_index=args.face_index, relative=not args.absolute,
                          parts=[p for p in args.parts.split(",") if p.strip()], smoothing=args.smoothing,
                          ffmpeg=args.ffmpeg, progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not args.quiet:
         sound = "with the video's soundtrack" if report["with_audio"] else "no soundtrack"
         print(f"voxportrait: wrote {report['frames']} frames {report['width']}x{report['height']} "

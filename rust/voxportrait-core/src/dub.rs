@@ -178,6 +178,22 @@ impl OneEuro {
     }
 }
 
+/// Smooths a tracked face's landmarks with `smoother` and refits its head
+/// pose to them (shared by dubbing and reenactment).
+pub fn smooth_face(
+    smoother: &mut OneEuro,
+    face: &mut Face,
+    canonical: &crate::face::canonical::CanonicalFace,
+) -> Result<()> {
+    let mut flat: Vec<f32> = face.landmarks.iter().flatten().copied().collect();
+    smoother.filter(&mut flat);
+    for (p, c) in face.landmarks.iter_mut().zip(flat.chunks_exact(3)) {
+        *p = [c[0], c[1], c[2]];
+    }
+    face.pose = crate::face::pose::HeadPose::fit(canonical, &face.landmarks[..NUM_VERTICES])?;
+    Ok(())
+}
+
 /// The frame's own jaw opening on the expression basis, measured from the
 /// inner-lip gap in the canonical frame.
 pub struct JawMeter {
@@ -300,15 +316,7 @@ impl Dubber {
         self.prev_hist = Some(hist);
         let face = match self.tracker.next_frame(&img)? {
             Some(mut f) => {
-                let mut flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
-                self.smoother.filter(&mut flat);
-                for (p, c) in f.landmarks.iter_mut().zip(flat.chunks_exact(3)) {
-                    *p = [c[0], c[1], c[2]];
-                }
-                f.pose = crate::face::pose::HeadPose::fit(
-                    self.analyzer.canonical(),
-                    &f.landmarks[..NUM_VERTICES],
-                )?;
+                smooth_face(&mut self.smoother, &mut f, self.analyzer.canonical())?;
                 self.fade = (self.fade + 1.0 / FADE_FRAMES).min(1.0);
                 self.last_face = Some(f.clone());
                 Some(f)
@@ -477,16 +485,8 @@ mod tests {
     use crate::face::analyze::AnalyzeOptions;
     use crate::pipeline::{animate, AnimateOptions};
     use crate::render::Framing;
-    use crate::testdata::{example, fixture};
+    use crate::testdata::{correlation, example, fixture};
 
-    fn correlation(x: &[f32], y: &[f32]) -> f32 {
-        let n = x.len() as f32;
-        let (mx, my) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
-        let cov: f32 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-        let vx: f32 = x.iter().map(|a| (a - mx).powi(2)).sum();
-        let vy: f32 = y.iter().map(|b| (b - my).powi(2)).sum();
-        cov / (vx * vy).sqrt().max(1e-12)
-    }
 
     #[test]
     fn one_euro_keeps_still_values_still_and_follows_motion() {

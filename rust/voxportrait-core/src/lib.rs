@@ -42,6 +42,16 @@ pub(crate) mod testdata {
             .join(name)
     }
 
+    /// Pearson correlation of two equally long series.
+    pub fn correlation(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len() as f32;
+        let (mx, my) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
+        let cov: f32 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let vx: f32 = x.iter().map(|a| (a - mx).powi(2)).sum();
+        let vy: f32 = y.iter().map(|b| (b - my).powi(2)).sum();
+        cov / (vx * vy).sqrt().max(1e-12)
+    }
+
     /// Path of a committed file under the repository's `examples`.
     pub fn example(name: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))

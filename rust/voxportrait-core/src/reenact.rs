@@ -260,12 +260,8 @@ impl MotionFitter {
             self.smoother.reset();
             return Ok(self.last);
         };
-        let mut flat: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
-        self.smoother.filter(&mut flat);
-        for (p, c) in f.landmarks.iter_mut().zip(flat.chunks_exact(3)) {
-            *p = [c[0], c[1], c[2]];
-        }
-        let pose = HeadPose::fit(canonical, &f.landmarks[..NUM_VERTICES])?.pose;
+        crate::dub::smooth_face(&mut self.smoother, &mut f, canonical)?;
+        let pose = f.pose.pose;
         let shape = to_canonical(&pose, &f.landmarks);
         let (ref_pose, neutral) = self.first.get_or_insert_with(|| (pose, shape.clone())).clone();
         let neutral = if opts.relative {
@@ -438,17 +434,9 @@ mod tests {
     use crate::motion::engine::{audio_to_motion, MotionOptions};
     use crate::pipeline::prepare_renderer;
     use crate::render::Framing;
-    use crate::testdata::{example, fixture};
+    use crate::testdata::{correlation, example, fixture};
     use crate::video::{Fps, FrameSink, Mp4Sink};
 
-    fn correlation(x: &[f32], y: &[f32]) -> f32 {
-        let n = x.len() as f32;
-        let (mx, my) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
-        let cov: f32 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-        let vx: f32 = x.iter().map(|a| (a - mx).powi(2)).sum();
-        let vy: f32 = y.iter().map(|b| (b - my).powi(2)).sum();
-        cov / (vx * vy).sqrt().max(1e-12)
-    }
 
     #[test]
     fn the_fitter_recovers_expressions_it_is_given() {

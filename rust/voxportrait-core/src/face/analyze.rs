@@ -728,3 +728,109 @@ mod tests {
         assert!(t.next_frame(&blank).unwrap().is_none());
     }
 }
+
+/// Per-stage times of [`FaceAnalyzer::analyze`] on the benchmark images
+/// (profiling aid for `bench/bench_face.py`). Run with
+/// `RAYON_NUM_THREADS=2 cargo test --release -p voxportrait-core analyze_stage_times -- --ignored --nocapture`.
+#[cfg(test)]
+mod stage_times {
+    use super::*;
+    use crate::portrait::load_rgb;
+    use crate::testdata::fixture;
+
+    fn min_ms(runs: usize, f: &mut dyn FnMut()) -> f64 {
+        f();
+        (0..runs)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::MAX, f64::min)
+    }
+
+    #[test]
+    #[ignore]
+    fn analyze_stage_times() {
+        let a = FaceAnalyzer::shared().unwrap();
+        let files = [
+            "portrait.png",
+            "portrait_small.jpg",
+            "face/rot_ccw30.jpg",
+            "face/rot_cw40.jpg",
+            "face/small_face.png",
+            "face/border_cut.jpg",
+            "face/two_faces.jpg",
+            "face/large.webp",
+            "face/portrait_gray16.png",
+            "face/portrait_rgba.png",
+        ];
+        let opts = AnalyzeOptions {
+            iris: false,
+            ..Default::default()
+        };
+        let runs = 30;
+        println!("image: total | det crop, det net+decode | mesh crop, mesh net | pose (min of {runs} runs, ms)");
+        for file in files {
+            let path = if file == "portrait.png" {
+                crate::testdata::example(file)
+            } else {
+                fixture(file)
+            };
+            let img = load_rgb(&path, [255; 3]).unwrap();
+            let (w, h) = img.dimensions();
+            let total = min_ms(runs, &mut || drop(a.analyze(&img, &opts).unwrap()));
+            let face = a.analyze(&img, &opts).unwrap().remove(0);
+            let kind = if a
+                .run_detector(&img, DetectorKind::ShortRange, None)
+                .unwrap()
+                .is_empty()
+            {
+                DetectorKind::FullRange
+            } else {
+                DetectorKind::ShortRange
+            };
+            let size = kind.input_size();
+            let side = w.max(h) as f32;
+            let square = RotatedRect {
+                cx: w as f32 / 2.0,
+                cy: h as f32 / 2.0,
+                w: side,
+                h: side,
+                rotation: 0.0,
+            };
+            let det_crop = min_ms(runs, &mut || {
+                drop(crop_to_chw_filtered(
+                    &img,
+                    &square,
+                    size,
+                    (-1.0, 1.0),
+                    Border::Zero,
+                    DETECT_PREFILTER,
+                ))
+            });
+            let det_all = min_ms(runs, &mut || drop(a.detect(&img, None).unwrap()));
+            let roi = face.roi;
+            let mesh_crop = min_ms(runs, &mut || {
+                drop(crop_to_chw_filtered(
+                    &img,
+                    &roi,
+                    MESH_INPUT,
+                    (0.0, 1.0),
+                    Border::Replicate,
+                    LANDMARK_PREFILTER,
+                ))
+            });
+            let mesh_all = min_ms(runs, &mut || drop(a.mesh(&img, &roi).unwrap()));
+            let pose = min_ms(runs, &mut || {
+                let _ = HeadPose::fit(&a.canonical, &face.landmarks).unwrap();
+            });
+            println!(
+                "{file} {w}x{h} ({kind:?}, roi {:.0}px): {total:.2} | {det_crop:.2}, {:.2} | {mesh_crop:.2}, {:.2} | {pose:.2}",
+                roi.w,
+                det_all - det_crop,
+                mesh_all - mesh_crop
+            );
+        }
+    }
+}

@@ -599,6 +599,53 @@ mod tests {
         time("head", &|| net.head.forward(&h).unwrap());
     }
 
+    /// Per-layer times of the short-range network (profiling aid). Run with
+    /// `RAYON_NUM_THREADS=2 cargo test --release -p voxportrait-core short_range_layer_times -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn short_range_layer_times() {
+        let dev = Device::Cpu;
+        let net =
+            match BlazeFace::from_models_dir(&models_dir(), BlazeFaceVariant::ShortRange, &dev)
+                .unwrap()
+            {
+                BlazeFace::ShortRange(n) => n,
+                _ => unreachable!(),
+            };
+        let x = Tensor::rand(-1f32, 1f32, (1, 3, 128, 128), &dev).unwrap();
+        let mut total = 0.0;
+        let mut time = |what: &str, f: &dyn Fn() -> Tensor| {
+            for _ in 0..10 {
+                f();
+            }
+            let mut best = f64::MAX;
+            for _ in 0..200 {
+                let t = std::time::Instant::now();
+                f();
+                best = best.min(t.elapsed().as_secs_f64() * 1e6);
+            }
+            total += best;
+            println!("{what}: {best:.1} us");
+            f()
+        };
+        let mut h = time("stem", &|| net.stem.forward(&x).unwrap());
+        let mut fine = None;
+        for (i, b) in net.blocks.iter().enumerate() {
+            let hin = h.clone();
+            h = time(
+                &format!("block {i} {:?} s{}", hin.dims(), b.stride),
+                &|| b.forward(&hin).unwrap(),
+            );
+            if i == SHORT_FINE_BLOCK {
+                fine = Some(h.clone());
+            }
+        }
+        let fine = fine.unwrap();
+        time("head16", &|| net.head16.forward(&fine).unwrap());
+        time("head8", &|| net.head8.forward(&h).unwrap());
+        println!("sum of layer minima: {total:.1} us");
+    }
+
     #[test]
     fn rejects_wrong_input_size() {
         let dev = Device::Cpu;

@@ -57,7 +57,9 @@
 //! Work is split over rayon's pool (bands, or column/row tiles) only when a
 //! layer is big enough to pay for waking a thread. The hot loops are compiled
 //! twice on x86-64 (baseline and AVX2+FMA, chosen at run time, so the crate
-//! needs no `target-cpu` flag); other architectures use the portable path.
+//! needs no `target-cpu` flag; the GEMM and depthwise kernels also have
+//! AVX-512 variants with bit-identical results); other architectures use the
+//! portable path.
 
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, DType, Device, InplaceOp2, Layout, Result, Shape,
@@ -1033,6 +1035,113 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(d < 1e-6, "{d}");
+    }
+
+    /// The AVX-512 kernels sum the same products in the same order as the
+    /// AVX2 ones: every network gives bit-identical outputs on both paths.
+    #[test]
+    fn avx512_and_avx2_paths_agree_bit_for_bit() {
+        use super::super::blazeface::{BlazeFace, BlazeFaceVariant};
+        use super::super::{face_mesh::FaceMeshNet, iris::IrisNet};
+        use std::sync::atomic::Ordering;
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let dev = Device::Cpu;
+        let dir = test_support::models_dir();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        let both = |f: &dyn Fn() -> Vec<u32>| {
+            kernels::tests_support::AVX512_OFF.store(true, Ordering::Relaxed);
+            let narrow = f();
+            kernels::tests_support::AVX512_OFF.store(false, Ordering::Relaxed);
+            let wide = f();
+            narrow == wide
+        };
+        let input = |n: usize, s: usize| {
+            Tensor::from_vec(pseudo(n * 3 * s * s, 7), (n, 3, s, s), &dev).unwrap()
+        };
+        for variant in [BlazeFaceVariant::ShortRange, BlazeFaceVariant::FullRange] {
+            let net = BlazeFace::from_models_dir(&dir, variant, &dev).unwrap();
+            let x = input(2, variant.input_size());
+            assert!(
+                both(&|| {
+                    let o = net.forward(&x).unwrap();
+                    [bits(&o.regressors), bits(&o.classifiers)].concat()
+                }),
+                "{variant:?}"
+            );
+        }
+        let mesh = FaceMeshNet::from_models_dir(&dir, &dev).unwrap();
+        let x = input(1, 192);
+        assert!(
+            both(&|| {
+                let o = mesh.forward(&x).unwrap();
+                [bits(&o.landmarks), bits(&o.face_flag)].concat()
+            }),
+            "mesh"
+        );
+        let iris = IrisNet::from_models_dir(&dir, &dev).unwrap();
+        let x = input(2, 64);
+        assert!(
+            both(&|| {
+                let o = iris.forward(&x).unwrap();
+                [bits(&o.iris), bits(&o.contours)].concat()
+            }),
+            "iris"
+        );
+    }
+
+    /// Forward times with the AVX-512 kernels against the AVX2 ones,
+    /// interleaved in one process (robust to machine load). Run with
+    /// `RAYON_NUM_THREADS=2 cargo test --release -p voxportrait-core avx512_speedup -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn avx512_speedup() {
+        use super::super::blazeface::{BlazeFace, BlazeFaceVariant};
+        use super::super::face_mesh::FaceMeshNet;
+        use std::sync::atomic::Ordering;
+        let dev = Device::Cpu;
+        let dir = test_support::models_dir();
+        let short = BlazeFace::from_models_dir(&dir, BlazeFaceVariant::ShortRange, &dev).unwrap();
+        let full = BlazeFace::from_models_dir(&dir, BlazeFaceVariant::FullRange, &dev).unwrap();
+        let mesh = FaceMeshNet::from_models_dir(&dir, &dev).unwrap();
+        let x128 = Tensor::from_vec(pseudo(3 * 128 * 128, 5), (1, 3, 128, 128), &dev).unwrap();
+        let x192 = Tensor::from_vec(pseudo(3 * 192 * 192, 5), (1, 3, 192, 192), &dev).unwrap();
+        let nets: [(&str, &dyn Fn()); 3] = [
+            ("short", &|| drop(short.forward(&x128).unwrap())),
+            ("full", &|| drop(full.forward(&x192).unwrap())),
+            ("mesh", &|| drop(mesh.forward(&x192).unwrap())),
+        ];
+        for (name, f) in nets {
+            let mut t = [Vec::new(), Vec::new()];
+            for i in 0..400 {
+                let off = i % 2 == 0;
+                kernels::tests_support::AVX512_OFF.store(off, Ordering::Relaxed);
+                let s = std::time::Instant::now();
+                f();
+                if i >= 40 {
+                    t[usize::from(off)].push(s.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            for v in &mut t {
+                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            }
+            let med = |v: &Vec<f64>| v[v.len() / 2];
+            println!(
+                "{name}: avx512 median {:.3} ms (min {:.3}), avx2 median {:.3} ms (min {:.3}), ratio {:.2}",
+                med(&t[0]), t[0][0], med(&t[1]), t[1][0], med(&t[1]) / med(&t[0])
+            );
+        }
+        kernels::tests_support::AVX512_OFF.store(false, Ordering::Relaxed);
     }
 
     /// Median single-image forward time of each network, for comparison with

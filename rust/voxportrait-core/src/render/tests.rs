@@ -4,7 +4,7 @@
 use super::*;
 use crate::face::analyze::{AnalyzeOptions, FaceAnalyzer};
 use crate::motion::{Expression, HeadMotion};
-use crate::testdata::example;
+use crate::testdata::{correlation, example};
 
 fn portrait() -> (RgbImage, Face) {
     let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
@@ -50,14 +50,6 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
     }
 }
 
-fn correlation(x: &[f32], y: &[f32]) -> f32 {
-    let n = x.len() as f32;
-    let (mx, my) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
-    let cov: f32 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let vx: f32 = x.iter().map(|a| (a - mx).powi(2)).sum();
-    let vy: f32 = y.iter().map(|b| (b - my).powi(2)).sum();
-    cov / (vx * vy).sqrt().max(1e-12)
-}
 
 #[test]
 fn neutral_motion_reproduces_the_portrait_exactly() {
