@@ -27,18 +27,25 @@ excluded on both sides):
       are slower than Rust ones, so this flatters us; shown for scale).
   Per-network LiteRT times are printed too. Per-network times of our candle
   networks come from the Rust test
-  ``cargo test --release -p voxportrait-core face_forward_times -- --ignored --nocapture``.
+  ``cargo test --release -p voxportrait-core face_forward_times -- --ignored --nocapture``,
+  and per-stage times of ours (crops, networks, pose) on these images from
+  ``analyze_stage_times`` (same command).
 
 Medians over ``--rounds`` interleaved rounds (ours, then LiteRT, per image)
-after a warm-up, so both sides see the same machine load.
+after a warm-up, so both sides see the same machine load. On a busy machine
+use ``--rounds 50`` and run it several times: the ratio moves with the load
+(LiteRT's two threads scale better than ours, so it is higher on a quiet
+machine; see the README's face analysis section).
 
 Environment: the project package plus ``ai-edge-litert`` (never a project
-dependency). Without touching the project venv::
+dependency). Without touching the project venv (the second line fetches the
+npm package into /tmp)::
 
     .venv/bin/pip install --target /tmp/litert-site --no-deps ai-edge-litert==2.3.0
-    PYTHONPATH=/tmp/litert-site .venv/bin/python bench/bench_face.py \\
+    (cd /tmp && npm pack @mediapipe/face_detection@0.4.1657300184)
+    RAYON_NUM_THREADS=2 PYTHONPATH=/tmp/litert-site .venv/bin/python bench/bench_face.py \\
         --mediapipe /work/devenv/lib/python3.11/site-packages/mediapipe \\
-        --npm-face-detection mediapipe-face_detection-0.4.1657300184.tgz
+        --npm-face-detection /tmp/mediapipe-face_detection-0.4.1657300184.tgz --rounds 50
 
 ``--mediapipe`` is the PyPI ``mediapipe==0.10.21`` wheel or its installed
 package folder (``pip download --no-deps mediapipe==0.10.21``), for the
