@@ -41,3 +41,17 @@ def throw_exception_if_processing_interrupted():
     if interrupt_processing:
         interrupt_processing = False
         raise InterruptProcessingException()
+
+
+LOADED = []
+
+
+def get_torch_device():
+    import torch
+
+    return torch.device("cpu")
+
+
+def load_models_gpu(models, *args, **kwargs):
+    """Records which patchers a node asked to load (refinement loads its clone)."""
+    LOADED.extend(models)
