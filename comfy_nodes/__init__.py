@@ -4,10 +4,11 @@ Node modules import only the standard library at import time; numpy,
 torch and ``voxportrait`` are imported inside the functions that run a
 node, so ComfyUI's start-up stays fast. The nodes that render (Animate,
 Render Motion, Render To Video) live in ``nodes_render.py``; the video-frame nodes (Dub
-Frames, Motion From Video) in ``nodes_dub.py``.
+Frames, Motion From Video) in ``nodes_dub.py``; Refine (the host's SD1.5) in
+``nodes_refine.py``.
 """
 
-from . import nodes_dub, nodes_render
+from . import nodes_dub, nodes_refine, nodes_render
 from .nodes_face import VoxPortraitFaceAnalyze
 from .nodes_motion import (VoxPortraitAudioToMotion, VoxPortraitIdleMotion, VoxPortraitLoadMotion,
                            VoxPortraitMotionEdit, VoxPortraitSaveMotion)
@@ -25,6 +26,7 @@ NODE_CLASS_MAPPINGS: dict = {
 }
 NODE_CLASS_MAPPINGS.update(nodes_render.NODE_CLASS_MAPPINGS)
 NODE_CLASS_MAPPINGS.update(nodes_dub.NODE_CLASS_MAPPINGS)
+NODE_CLASS_MAPPINGS.update(nodes_refine.NODE_CLASS_MAPPINGS)
 
 #: Node type name -> title shown in the UI.
 NODE_DISPLAY_NAME_MAPPINGS: dict = {
@@ -38,5 +40,6 @@ NODE_DISPLAY_NAME_MAPPINGS: dict = {
 }
 NODE_DISPLAY_NAME_MAPPINGS.update(nodes_render.NODE_DISPLAY_NAME_MAPPINGS)
 NODE_DISPLAY_NAME_MAPPINGS.update(nodes_dub.NODE_DISPLAY_NAME_MAPPINGS)
+NODE_DISPLAY_NAME_MAPPINGS.update(nodes_refine.NODE_DISPLAY_NAME_MAPPINGS)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

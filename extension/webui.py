@@ -176,6 +176,19 @@ def make_host():
         def checkpoint(self):
             return checkpoint_name()
 
+        def can_refine(self) -> bool:
+            from modules import shared
+
+            return getattr(shared, "sd_model", None) is not None
+
+        def refine_host(self):
+            """The loaded checkpoint's UNet and VAE (Forge's forge_objects or A1111's ldm model)."""
+            from modules import shared
+
+            from voxportrait.refine import host_for_webui
+
+            return host_for_webui(getattr(shared, "sd_model", None), shared.state)
+
         def api_credentials(self):
             return api_credentials()
 

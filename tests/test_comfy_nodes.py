@@ -128,6 +128,11 @@ def comfy_host(tmp_path, monkeypatch):
 # --- inputs ------------------------------------------------------------------------------------
 
 
+def is_f32(x) -> bool:
+    """float32, as a numpy array or (when torch is installed, as in ComfyUI) a torch tensor."""
+    return str(x.dtype) in ("float32", "torch.float32")
+
+
 def image_batch(path=PORTRAIT, n=1):
     import voxportrait
 
@@ -205,7 +210,7 @@ import importlib.util, sys
 spec = importlib.util.spec_from_file_location("p", {str(ROOT / 'comfy_nodes' / '__init__.py')!r},
     submodule_search_locations=[{str(ROOT / 'comfy_nodes')!r}])
 m = importlib.util.module_from_spec(spec); sys.modules["p"] = m; spec.loader.exec_module(m)
-assert len(m.NODE_CLASS_MAPPINGS) == 12, m.NODE_CLASS_MAPPINGS
+assert len(m.NODE_CLASS_MAPPINGS) == 13, m.NODE_CLASS_MAPPINGS
 heavy = [x for x in ("torch", "numpy", "voxportrait", "comfy", "folder_paths") if x in sys.modules]
 assert not heavy, heavy
 print("ok")
@@ -222,7 +227,7 @@ def test_tensor_conversion_accepts_torch_like_and_numpy():
     assert np.array_equal(host.to_numpy(FakeTensor(a)), a)
     assert np.array_equal(host.to_numpy(a), a)
     out = host.uint8_to_image(np.full((4, 6, 3), 255, np.uint8))
-    assert out.shape == (1, 4, 6, 3) and out.dtype == np.float32 and float(out.max()) == 1.0
+    assert out.shape == (1, 4, 6, 3) and is_f32(out) and float(out.max()) == 1.0
 
 
 def test_float_to_uint8_handles_gray_alpha_and_mask():
@@ -255,7 +260,7 @@ def test_size_check_for_refinement_names_the_next_good_size():
 def test_audio_mono_downmixes_and_rejects_empty():
     w = np.stack([np.full(100, 0.2, np.float32), np.full(100, 0.4, np.float32)])[None]
     mono, rate = host.audio_mono({"waveform": FakeTensor(w), "sample_rate": 22050})
-    assert rate == 22050 and mono.shape == (100,) and mono.dtype == np.float32
+    assert rate == 22050 and mono.shape == (100,) and is_f32(mono)
     assert np.allclose(mono, 0.3)
     for bad in (np.zeros((1, 1, 0), np.float32), np.zeros((0, 1, 10), np.float32)):
         with pytest.raises(host.NodeError, match="empty"):
@@ -274,7 +279,7 @@ def test_face_analyze_returns_a_face_and_an_overlay(comfy_host):
     assert face.face.landmarks.shape == (468, 3)
     x0, y0, x1, y1 = face.face.box
     assert 0 <= x0 < x1 <= 512 and 0 <= y0 < y1 <= 512
-    assert overlay.shape == (1, 512, 512, 3) and overlay.dtype == np.float32
+    assert overlay.shape == (1, 512, 512, 3) and is_f32(overlay)
     assert 0.0 <= overlay.min() and overlay.max() <= 1.0
     assert np.abs(overlay - img).mean() > 1e-3  # something was drawn
     bar = comfy_host.bars[-1]
@@ -338,7 +343,7 @@ def test_audio_to_motion_takes_stereo_44k_audio(comfy_host):
     (m,) = node("VoxPortraitAudioToMotion").run(audio, 25.0, "learned", 1.0, "calm", 1.0, 17.0, 1.0, False, 0)
     assert m.frames == 25 and m.fps == 25
     assert m.expression.shape == (25, 9) and m.head.shape == (25, 6) and m.gaze.shape == (25, 2)
-    assert m.expression.dtype == np.float32
+    assert is_f32(m.expression)
     assert m.expression[:, 0].max() > 0.1  # the jaw opens on speech
     assert comfy_host.bars[-1].total == 1 and comfy_host.bars[-1].current == 1
 
@@ -733,15 +738,16 @@ def test_animate_outputs_frames_audio_fps_and_mask(comfy_host):
     frames, out_audio, fps, mask = node("VoxPortraitAnimate").animate(
         FakeTensor(image_batch()), {"waveform": FakeTensor(audio["waveform"]), "sample_rate": 44100},
         **animate_args())
-    assert frames.shape == (25, 128, 128, 3) and frames.dtype == np.float32
+    assert frames.shape == (25, 128, 128, 3) and is_f32(frames) and is_f32(mask)
+    frames, mask = host.to_numpy(frames), host.to_numpy(mask)
     assert 0.0 <= frames.min() and frames.max() <= 1.0 and frames.std() > 0.05
     assert np.abs(np.diff(frames, axis=0)).max() > 0.1  # it moves
-    assert mask.shape == (25, 128, 128) and mask.dtype == np.float32
+    assert mask.shape == (25, 128, 128)
     assert mask.min() == 0.0 and mask.max() == 1.0
     assert 0 < (mask > 0.5).mean() < 0.1  # the mouth: a small part of the picture
     assert fps == 25.0 and isinstance(fps, float)
     w = out_audio["waveform"]
-    assert out_audio["sample_rate"] == 44100 and w.shape == (1, 2, 44100) and w.dtype == np.float32
+    assert out_audio["sample_rate"] == 44100 and w.shape == (1, 2, 44100) and is_f32(w)
     assert np.array_equal(w[0], audio["waveform"][0])  # both channels kept, same rate
     bar = comfy_host.bars[-1]
     assert bar.total == 25 and bar.updates == [8, 16, 24, 25]  # one update per chunk of 8 frames
@@ -853,15 +859,16 @@ def short_idle():
 def test_render_motion_frames_and_masks(comfy_host, short_idle, speech_motion):
     n = node("VoxPortraitRenderMotion")
     frames, mask = n.render(FakeTensor(image_batch()), short_idle, "crop", 96, "face")
-    assert frames.shape == (10, 96, 96, 3) and frames.dtype == np.float32
+    assert frames.shape == (10, 96, 96, 3) and is_f32(frames) and is_f32(mask)
+    frames, mask = host.to_numpy(frames), host.to_numpy(mask)
     assert 0.0 <= frames.min() and frames.max() <= 1.0
-    assert mask.shape == (10, 96, 96) and mask.dtype == np.float32 and 0.1 < (mask > 0.5).mean() < 0.9
+    assert mask.shape == (10, 96, 96) and 0.1 < (mask > 0.5).mean() < 0.9
     assert comfy_host.bars[-1].total == 10 and comfy_host.bars[-1].updates == [8, 10]
     # Speech motion from a MOTION socket renders one frame per motion frame.
     part = me.trim(speech_motion, 0, 20)
     talk, mouth = n.render(image_batch(), part, "resize", 64, "mouth")
     assert talk.shape == (20, 64, 64, 3) and mouth.shape == (20, 64, 64)
-    assert 0 < (mouth > 0.5).mean() < 0.1
+    assert 0 < (host.to_numpy(mouth) > 0.5).mean() < 0.1
 
 
 def test_render_motion_uses_the_face_from_face_analyze(comfy_host, short_idle):
@@ -987,7 +994,7 @@ def test_dub_frames_outputs_frames_audio_and_fps(comfy_host, talking_batch):
     speech = wav_audio(SPEECH)  # about 7.8 s of other speech
     frames, audio, fps = node("VoxPortraitDubFrames").dub(FakeTensor(talking_batch), speech,
                                                            **dub_args(length="cut"))
-    assert frames.shape == (25, 128, 128, 3) and frames.dtype == np.float32
+    assert frames.shape == (25, 128, 128, 3) and is_f32(frames)
     assert 0.0 <= float(frames.min()) and float(frames.max()) <= 1.0
     assert fps == 25.0
     w = host.to_numpy(audio["waveform"])
@@ -1121,3 +1128,62 @@ def test_fakes_are_gone_after_the_tests_that_used_them():
     # Runs last in this file: the comfy_host fixture took its fakes out again.
     assert "folder_paths" not in sys.modules
     assert "comfy.utils" not in sys.modules and "comfy" not in sys.modules
+
+
+# --- Refine (the host's SD1.5) -----------------------------------------------------------------
+
+
+def _rendered_frames_and_mouth_mask(n=4, size=128):
+    import torch
+
+    import voxportrait
+
+    motion = voxportrait.audio_to_motion(str(SPEECH), fps=25)
+    frames, _, mouth = voxportrait.Renderer(str(PORTRAIT), size=size).render(motion, 10, 10 + n, masks=True)
+    return torch.from_numpy(frames.astype(np.float32) / 255.0), torch.from_numpy(mouth.astype(np.float32) / 255.0)
+
+
+def test_refine_node_repaints_inside_the_mask_with_a_clone_of_the_model(comfy_host):
+    torch = pytest.importorskip("torch")
+    import sd_tiny
+
+    model, vae, clip = sd_tiny.comfy_objects()
+    frames, mask = _rendered_frames_and_mouth_mask()
+    node = NODES["VoxPortraitRefine"]()
+    (out,) = node.refine(model, vae, frames, frames[:1], strength=0.5, steps=6, frames_per_batch=2, mask=mask,
+                         clip=clip, work_size=128)
+    assert out.shape == frames.shape and out.dtype == torch.float32
+    assert torch.equal(out[mask == 0], frames[mask == 0])
+    assert (out[mask > 0.5] - frames[mask > 0.5]).abs().mean() > 1e-3
+    assert model.model_options == {"transformer_options": {}}  # hooks went on a clone
+    assert comfy_host.bars[-1].current == comfy_host.bars[-1].total == 2 * 3
+    # strength 0 hands the frames back untouched, without a UNet call
+    calls = model.model.calls
+    (same,) = node.refine(model, vae, frames, frames[:1], strength=0.0, mask=mask)
+    assert same is frames and model.model.calls == calls
+
+
+def test_refine_node_lists_the_cores_samplers_and_schedulers():
+    import voxportrait.refine as vr
+
+    nrf = importlib.import_module(pack.__name__ + ".nodes_refine")
+    assert nrf.SAMPLERS == vr.SAMPLERS and nrf.SCHEDULERS == vr.SCHEDULERS
+
+
+def test_refine_node_cancel_and_bad_settings(comfy_host):
+    pytest.importorskip("torch")
+    import sd_tiny
+
+    model, vae, _ = sd_tiny.comfy_objects()
+    frames, mask = _rendered_frames_and_mouth_mask(3)
+    node = NODES["VoxPortraitRefine"]()
+    comfy_host.mm.interrupt_after(3)
+    with pytest.raises(comfy_host.mm.InterruptProcessingException):
+        node.refine(model, vae, frames, frames[:1], strength=0.5, steps=6, mask=mask, work_size=128)
+    assert model.model_options == {"transformer_options": {}}
+    with pytest.raises(host.NodeError, match="strength"):
+        node.refine(model, vae, frames, frames[:1], strength=2.0, mask=mask)
+    with pytest.raises(host.NodeError, match="masks for 3 frames"):
+        node.refine(model, vae, frames, frames[:1], mask=mask[:2].clone())
+    with pytest.raises(host.NodeError, match="does not match the frames"):
+        node.refine(model, vae, frames, frames[:1], mask=mask[:, :64])

@@ -142,13 +142,14 @@ def test_outputs_go_under_outputs_voxportrait_date_and_follow_the_setting(webui,
 
 def test_refinement_note_names_the_loaded_checkpoint(webui):
     host = webui.ext.make_host()
-    assert "none is loaded" in host.refinement_note() and "later version" in host.refinement_note()
+    assert not host.can_refine() and "needs a Stable Diffusion host" in host.refinement_note()
     webui.shared.sd_model = types.SimpleNamespace(
         sd_checkpoint_info=types.SimpleNamespace(title="v1-5-pruned-emaonly.safetensors [6ce0161689]"))
-    assert "v1-5-pruned-emaonly.safetensors [6ce0161689]" in host.refinement_note()
+    assert host.can_refine() and "v1-5-pruned-emaonly.safetensors [6ce0161689]" in host.refinement_note()
     webui.shared.sd_model = None
-    webui.shared.opts.data["sd_model_checkpoint"] = "dreamshaper_8.safetensors"
-    assert "dreamshaper_8.safetensors" in host.refinement_note()
+    from voxportrait import ui
+
+    assert not ui.Host().can_refine() and "standalone app" in ui.Host().refinement_note()
 
 
 # ------------------------------------------------------------------ options
@@ -942,3 +943,105 @@ def test_browser_webui_tab_generates_through_the_webui_queue(webui):
     assert webui.shared.state.history[-2:] == [("begin", None), ("end", None)]
     (video,) = [f for f in os.listdir(webui.data / "outputs" / "voxportrait" / TODAY) if f.endswith(".mp4")]
     assert probe_mp4(webui.data / "outputs" / "voxportrait" / TODAY / video)["width"] == 128
+
+
+# ------------------------------------------------------------------ refinement (issue 7)
+
+
+def test_refine_options_are_checked_and_reach_the_job():
+    from voxportrait import ui
+
+    o = ui.parse_options({"refine": "yes", "refine_strength": 0.25, "refine_steps": 12.0, "refine_sampler": "DPMPP_2M",
+                          "refine_region": "face", "refine_prompt": " a photo "})
+    assert o.refine is True and ui.refine_options(o).steps == 12 and ui.refine_options(o).sampler == "dpmpp_2m"
+    assert ui.refine_options(o).region == "face" and o.refine_prompt == "a photo"
+    for bad, field in [({"refine_sampler": "plms"}, "refine_sampler"), ({"refine_strength": 3}, "refine_strength"),
+                       ({"refine": "maybe"}, "refine"), ({"refine_steps": 2.5}, "refine_steps"),
+                       ({"refine_region": "hair"}, "refine_region")]:
+        with pytest.raises(ui.ValidationError) as e:
+            ui.parse_options(bad)
+        assert e.value.field == field, (bad, e.value.field, e.value.message)
+    assert set(ui.REFINE_OPTIONS) <= set(ui.option_names()) and set(ui.REFINE_OPTIONS) <= set(ui.UI_OPTIONS)
+
+
+def test_refine_without_a_host_model_is_refused_before_any_work(tmp_path):
+    from voxportrait import ui
+
+    with pytest.raises(ui.ValidationError, match="needs a Stable Diffusion model") as e:
+        ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(refine=True), str(tmp_path / "r.mp4"), host=ui.Host())
+    assert e.value.field == "refine" and os.listdir(tmp_path) == []
+
+
+def _decoded(path):
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def test_webui_job_refines_with_the_loaded_a1111_model_and_streams_the_video(webui, tmp_path):
+    pytest.importorskip("torch")
+    import numpy as np
+    import sd_tiny
+
+    from voxportrait import ui
+
+    sd = sd_tiny.LatentDiffusion()
+    webui.shared.sd_model = sd
+    try:
+        host = webui.ext.make_host()
+        out = tmp_path / "out"
+        out.mkdir()
+        plain, refined = out / "plain.mp4", out / "refined.mp4"
+        ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(seed=2, exports=[]), str(plain))
+        opts = small(seed=2, exports=[], refine=True, refine_steps=4, refine_strength=0.5, refine_prompt="a photo")
+        report = ui.render_job(str(PORTRAIT), str(SPEECH_1S), opts, str(refined), ui.Tracker(webui.shared.state),
+                               host)
+        n = expected_frames(SPEECH_1S, 10)
+        info = probe_mp4(refined)
+        assert report["frames"] == info["frames"] == n and info["audio_codec"] == "aac"
+        assert sd.apply_calls > 0
+        assert not [b for _, b in ui_blocks(sd) if "_forward" in b.__dict__]  # no hook left
+        a, b = _decoded(plain).astype(int), _decoded(refined).astype(int)
+        diff = np.abs(a - b).mean(axis=(0, 3))
+        # The repaint stays around the mouth: the top third of the frame is untouched (up to the codec).
+        assert diff[: diff.shape[0] // 3].mean() < 1.0 < diff.max()
+        assert sorted(os.listdir(out)) == ["plain.mp4", "refined.mp4"]
+    finally:
+        webui.shared.sd_model = None
+
+
+def ui_blocks(sd):
+    return [(n, m) for n, m in sd.model.diffusion_model.named_modules() if type(m).__name__ == "BasicTransformerBlock"]
+
+
+def test_webui_refine_interrupt_leaves_no_file_and_no_hook(webui, tmp_path):
+    pytest.importorskip("torch")
+    import sd_tiny
+
+    from voxportrait import ui
+
+    sd = sd_tiny.LatentDiffusion()
+    webui.shared.sd_model = sd
+    state = webui.shared.state
+    real = sd.apply_model
+
+    def apply_then_interrupt(*a, **k):
+        if sd.apply_calls >= 3:
+            state.interrupted = True  # the Interrupt button, in the middle of the UNet loop
+        return real(*a, **k)
+
+    sd.apply_model = apply_then_interrupt
+    try:
+        host = webui.ext.make_host()
+        out = tmp_path / "out"
+        out.mkdir()
+        with pytest.raises(ui.Interrupted):
+            ui.render_job(str(PORTRAIT), str(SPEECH_1S), small(refine=True, refine_steps=4, refine_strength=0.5),
+                          str(out / "x.mp4"), ui.Tracker(state), host)
+        assert os.listdir(out) == []
+        assert not [b for _, b in ui_blocks(sd) if "_forward" in b.__dict__]
+    finally:
+        state.interrupted = False
+        webui.shared.sd_model = None

@@ -2,7 +2,7 @@
 checks what comes out. Downloads nothing.
 
     python examples/comfyui/check_in_comfyui.py /path/to/ComfyUI [--python /path/to/python]
-        [--checkpoint NAME_OR_FILE [--mouth-position X,Y] [--steps N] [--size PX]]
+        [--checkpoint NAME_OR_FILE [--mouth-position X,Y] [--steps N] [--size PX] [--fps F]]
 
 ``--python`` is the interpreter ComfyUI runs with (default: this one); it
 needs ComfyUI's requirements and the ``voxportrait`` package installed.
@@ -203,6 +203,15 @@ def use_checkpoint(graph, args) -> list:
                 inputs["size"] = args.size
             if args.mouth_position is not None:
                 inputs["mouth_position"] = args.mouth_position
+            if args.fps is not None:
+                inputs["fps"] = args.fps
+        elif cls == "VoxPortraitRefine":
+            if args.steps is not None:
+                inputs["steps"] = args.steps
+            if args.size is not None:
+                inputs["work_size"] = max(64, min(512, args.size // 64 * 64))
+    if args.fps is not None:
+        changed.append(f"{args.fps} fps")
     if args.steps is not None:
         changed.append(f"{args.steps} step{'' if args.steps == 1 else 's'}")
     if args.size is not None:
@@ -248,15 +257,17 @@ def main(argv=None) -> int:
     p.add_argument("--mouth-position", metavar="X,Y",
                    help="with --checkpoint: Animate's mouth_position there (for a checkpoint that draws no face)")
     p.add_argument("--steps", type=int, help="with --checkpoint: KSampler steps there")
-    p.add_argument("--size", type=int, help="with --checkpoint: empty latent and Animate size there (pixels)")
+    p.add_argument("--size", type=int, help="with --checkpoint: empty latent and Animate size there (pixels), "
+                                            "and Refine's work size (that, rounded down to 64, at most 512)")
+    p.add_argument("--fps", type=float, help="with --checkpoint: Animate's frame rate there (fewer frames to refine)")
     args = p.parse_args(argv)
     comfyui = args.comfyui.resolve()
     if not (comfyui / "main.py").is_file():
         p.error(f"{comfyui} has no main.py")
     checkpoint_dir = None
     if args.checkpoint is None:
-        if args.mouth_position is not None or args.steps is not None or args.size is not None:
-            p.error("--mouth-position, --steps and --size go with --checkpoint")
+        if args.mouth_position is not None or args.steps is not None or args.size is not None or args.fps:
+            p.error("--mouth-position, --steps, --size and --fps go with --checkpoint")
     elif args.steps is not None and args.steps < 1 or args.size is not None and (args.size < 64 or args.size % 8):
         p.error("--steps must be at least 1 and --size a multiple of 8, at least 64")
     elif Path(args.checkpoint).is_file():

@@ -51,7 +51,15 @@ EXPORTS: Dict[str, Tuple[str, str]] = {
 FORMATS = ("mp4", "gif")
 #: Options beyond the ``animate`` command's: the clip length without audio,
 #: and which exports to write.
-EXTRA_OPTIONS = ("idle_seconds", "exports")
+#: Refinement options (tab, API and batch rows): option name → RefineOptions field.
+REFINE_FIELDS = {
+    "refine_strength": "strength", "refine_steps": "steps", "refine_sampler": "sampler",
+    "refine_scheduler": "scheduler", "refine_cfg": "cfg", "refine_reference": "reference_fidelity",
+    "refine_cross_frame": "cross_frame_weight", "refine_region": "region", "refine_seed": "seed",
+    "refine_frames_per_batch": "frames_per_batch",
+}
+REFINE_OPTIONS = ("refine", *REFINE_FIELDS, "refine_prompt", "refine_negative")
+EXTRA_OPTIONS = ("idle_seconds", "exports", *REFINE_OPTIONS)
 DEFAULT_IDLE_SECONDS = 5.0
 FPS_CHOICES = ("24", "25", "29.97", "30", "50", "60")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -113,7 +121,52 @@ def default_options() -> argparse.Namespace:
     ns.output = None
     ns.idle_seconds = DEFAULT_IDLE_SECONDS
     ns.exports = list(EXPORTS)
+    from .refine.options import RefineOptions
+
+    base = RefineOptions()
+    ns.refine = False
+    for name, field in REFINE_FIELDS.items():
+        setattr(ns, name, getattr(base, field))
+    ns.refine_prompt = ""
+    ns.refine_negative = ""
     return ns
+
+
+def refine_options(opts: argparse.Namespace):
+    """The job's :class:`voxportrait.refine.RefineOptions` (checked), from its options."""
+    from .refine.options import RefineError, RefineOptions
+
+    try:
+        return RefineOptions(**{field: getattr(opts, name) for name, field in REFINE_FIELDS.items()}).validate()
+    except RefineError as e:
+        bad = next((n for n, f in REFINE_FIELDS.items() if f.replace("_", " ") in str(e)
+                    or f in str(e)), "refine")
+        raise ValidationError(str(e), bad)
+
+
+def _refine_value(name: str, value):
+    """One refinement option converted from a form, JSON or CSV value."""
+    text = str(value).strip()
+    try:
+        if name == "refine":
+            if isinstance(value, bool):
+                return value
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if name in ("refine_steps", "refine_seed", "refine_frames_per_batch"):
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            return int(f)
+        if name in ("refine_sampler", "refine_scheduler", "refine_region", "refine_prompt", "refine_negative"):
+            return text if name in ("refine_prompt", "refine_negative") else text.lower()
+        return float(value)
+    except (TypeError, ValueError):
+        kind = {"refine": "true or false"}.get(name, "a number")
+        raise ValidationError(f"expected {kind}, got {value!r}", name)
 
 
 def _normalise_name(key) -> str:
@@ -172,6 +225,9 @@ def parse_options(values: Mapping, base: Optional[argparse.Namespace] = None) ->
         if name == "exports":
             setattr(opts, name, _parse_exports(value))
             continue
+        if name in REFINE_OPTIONS:
+            setattr(opts, name, _refine_value(name, value))
+            continue
         if name == "idle_seconds":
             try:
                 seconds = float(value)
@@ -198,6 +254,8 @@ def parse_options(values: Mapping, base: Optional[argparse.Namespace] = None) ->
         if name == "face_index" and converted < 0:
             raise ValidationError("face index must be 0 or more", name)
         setattr(opts, name, converted)
+    if seen & set(REFINE_OPTIONS):
+        refine_options(opts)
     return opts
 
 
@@ -241,6 +299,25 @@ def options_schema() -> dict:
                       "help": "files written beside the video: " + ", ".join(
                           f"{k} ({v[0]})" for k, v in EXPORTS.items())}
     out["seed"]["help"] += "; -1 picks a random seed"
+    from .refine.options import REGIONS, SAMPLERS, SCHEDULERS
+
+    helps = {
+        "refine": ("refine the frames with the host's loaded Stable Diffusion 1.5 (WebUI only)", None, True),
+        "refine_strength": ("denoising strength, 0..1 (0 = no change)", None, False),
+        "refine_steps": ("schedule length; round(steps x strength) steps run", None, False),
+        "refine_sampler": ("sampler", list(SAMPLERS), False),
+        "refine_scheduler": ("noise schedule", list(SCHEDULERS), False),
+        "refine_cfg": ("classifier-free guidance scale (1 = none, one UNet pass)", None, False),
+        "refine_reference": ("weight of the portrait's tokens in self-attention (0 = off)", None, False),
+        "refine_cross_frame": ("weight of the first and previous frames' tokens (0 = off)", None, False),
+        "refine_region": ("what is repainted", list(REGIONS), False),
+        "refine_seed": ("refinement noise seed (shared by every frame)", None, False),
+        "refine_frames_per_batch": ("frames per UNet batch", None, False),
+        "refine_prompt": ("optional prompt (default: empty)", None, False),
+        "refine_negative": ("optional negative prompt (with cfg > 1)", None, False),
+    }
+    for name, (text, choices, flag) in helps.items():
+        out[name] = {"default": getattr(defaults, name), "help": text, "choices": choices, "flag": flag}
     return out
 
 
@@ -365,13 +442,23 @@ class Host:
         """The loaded Stable Diffusion checkpoint, or None."""
         return None
 
+    def refine_host(self):
+        """The :class:`voxportrait.refine.SDHost` for the loaded model, or None
+        (the standalone app has no Stable Diffusion model to refine with)."""
+        return None
+
+    def can_refine(self) -> bool:
+        return False
+
     def refinement_note(self) -> str:
         ckpt = self.checkpoint()
-        where = (f"It will use the checkpoint loaded in the WebUI: **{ckpt}**." if ckpt else
-                 "It needs a Stable Diffusion checkpoint: in the WebUI, the one loaded there; "
-                 "none is loaded here.")
-        return ("**Stable Diffusion refinement arrives in a later version** (it will refine the "
-                "rendered frames with the Stable Diffusion model, keeping the face's identity). " + where)
+        if self.can_refine():
+            return (f"Refines the rendered mouth (or face) with the checkpoint loaded in the WebUI: **{ckpt or 'the loaded model'}** "
+                    "(its own UNet and VAE, no second copy), attending to the portrait and to neighbouring "
+                    "frames so identity holds and frames do not flicker. SD1.5-family checkpoints only.")
+        return ("**Refinement needs a Stable Diffusion host**: use this tab inside the A1111 or Forge WebUI (it "
+                "uses the checkpoint loaded there) or the ComfyUI Refine node. The standalone app has no "
+                "Stable Diffusion model and cannot refine yet.")
 
     # hooks
     def image_component_created(self, image) -> None:
@@ -469,7 +556,7 @@ class Tracker:
 
 
 def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video: str,
-               tracker: Optional[Tracker] = None) -> dict:
+               tracker: Optional[Tracker] = None, host: Optional["Host"] = None) -> dict:
     """Renders one job: ``image`` with ``audio`` (or, without audio, an idle
     clip of ``opts.idle_seconds``) into ``video``, plus the exports in
     ``opts.exports`` beside it (``<video stem><suffix>``, see :data:`EXPORTS`).
@@ -478,7 +565,9 @@ def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video
     so the files always agree. Returns a report dict (``video``, ``files``
     by kind, ``frames``, ``width``, ``height``, ``fps``, ``seconds``,
     ``seed``, ``renderer``, ``engine``, ``idle``, ``note``). An interrupted
-    or failed job leaves no file.
+    or failed job leaves no file. With ``opts.refine`` the frames pass
+    through the ``host``'s Stable Diffusion refinement on their way to the
+    encoder (see :func:`refine_to_file`).
     """
     import voxportrait as vp
 
@@ -489,6 +578,18 @@ def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video
     fmt = opts.format or ("gif" if video.lower().endswith(".gif") else "mp4")
     if fmt not in FORMATS:
         raise ValidationError(f"format must be {' or '.join(FORMATS)}", "format")
+    sd_host = None
+    if getattr(opts, "refine", False):
+        refine_options(opts)
+        from .refine.options import RefineError
+
+        try:
+            sd_host = host.refine_host() if host is not None else None
+        except RefineError as e:
+            raise ValidationError(str(e), "refine")
+        if sd_host is None:
+            raise ValidationError("refinement needs a Stable Diffusion model loaded by a host (the WebUI tab or "
+                                  "the ComfyUI Refine node); turn refinement off here", "refine")
     tracker.stage("reading the portrait")
     portrait = vp.load_image(image, background=tuple(opts.background))
     tracker.stage("finding the face")
@@ -519,11 +620,15 @@ def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video
         motion = _idle(vp, opts.idle_seconds, opts)
         seconds = motion.duration
         note = f"no audio: {seconds:g} s idle clip"
-    tracker.stage("rendering")
+    tracker.stage("rendering" if sd_host is None else "rendering and refining")
     written: List[str] = []
     try:
-        frames = renderer.render_to_file(motion, video, audio=sound, format=fmt, ffmpeg=opts.ffmpeg,
-                                         progress=tracker.frames)
+        if sd_host is None:
+            frames = renderer.render_to_file(motion, video, audio=sound, format=fmt, ffmpeg=opts.ffmpeg,
+                                             progress=tracker.frames)
+        else:
+            frames = refine_to_file(renderer, motion, video, sd_host, opts, audio=sound, format=fmt,
+                                    tracker=tracker)
         written.append(video)
         files = {"video": video}
         stem = os.path.splitext(video)[0]
@@ -550,6 +655,55 @@ def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video
         "seconds": round(float(seconds), 3), "seed": int(opts.seed), "renderer": renderer.kind,
         "engine": motion.engine, "idle": motion.engine is None, "note": note,
     }
+
+
+def refine_to_file(renderer, motion, video: str, sd_host, opts: argparse.Namespace, *, audio=None,
+                   format: str = "mp4", tracker: Optional[Tracker] = None) -> int:
+    """Renders ``motion`` batch by batch, refines each batch with ``sd_host``
+    inside the renderer's mouth or face masks, and streams it to ``video``.
+
+    Memory holds one batch of frames. The reference portrait is the first
+    rendered frame (the portrait in the frames' own framing). Returns the
+    frame count; an interrupted or failed job leaves no file.
+    """
+    from fractions import Fraction
+
+    import numpy as np
+
+    import voxportrait as vp
+
+    from ._video import FrameWriter
+    from .refine.core import Refiner
+    from .refine.options import RefineInterrupted
+
+    tracker = tracker or Tracker(JobState())
+    ropts = refine_options(opts)
+    total = int(np.asarray(motion.expression).shape[0])
+    num, den = vp.parse_fps(str(opts.fps))
+    cond = sd_host.prompt_cond(opts.refine_prompt) if getattr(opts, "refine_prompt", "") else None
+    uncond = sd_host.prompt_cond(opts.refine_negative) if getattr(opts, "refine_negative", "") else None
+    batch = ropts.frames_per_batch
+    writer = FrameWriter(video, renderer.width, renderer.height, Fraction(num, den), audio=audio,
+                         format=format, ffmpeg=opts.ffmpeg)
+    try:
+        refiner = None
+        for start in range(0, total, batch):
+            stop = min(total, start + batch)
+            rgb, face, mouth = renderer.render(motion, start, stop, masks=True)
+            if refiner is None:
+                refiner = Refiner(sd_host, rgb[0], ropts, cond, uncond)
+            writer.write(refiner.refine(rgb, face if ropts.region == "face" else mouth))
+            tracker.frames(stop, total)
+        if refiner is not None:
+            refiner.close()
+        writer.close()
+    except RefineInterrupted:
+        writer.abort()
+        raise Interrupted()
+    except BaseException:
+        writer.abort()
+        raise
+    return total
 
 
 def _idle(vp, seconds: float, opts, frames: Optional[int] = None):
@@ -657,7 +811,7 @@ def batch_from_list(text: str, manifest: Optional[str] = None) -> Tuple[str, Lis
 
 
 def run_batch(records: List[Tuple[int, object]], base: str, opts: argparse.Namespace, out_dir: str,
-              tracker: Tracker, label: str = "batch") -> dict:
+              tracker: Tracker, label: str = "batch", host: Optional["Host"] = None) -> dict:
     """Checks every record with the command line's batch planner
     (:func:`voxportrait.batch.plan_jobs`: per-row options over ``opts``,
     relative paths against ``base``, outputs in ``out_dir`` unless a row
@@ -690,7 +844,7 @@ def run_batch(records: List[Tuple[int, object]], base: str, opts: argparse.Names
         t0 = time.monotonic()
         try:
             tracker.next_job(i, f"job {job.number}/{len(jobs)}: {os.path.basename(job.image)}")
-            job.report = render_job(job.image, job.audio, merged, job.output, tracker)
+            job.report = render_job(job.image, job.audio, merged, job.output, tracker, host)
             job.status = "ok"
         except Interrupted:
             interrupted = True
@@ -1039,7 +1193,7 @@ def run_api_request(req: ApiRequest, host: Host) -> dict:
         with host.job("voxportrait-api") as state:
             tracker = Tracker(state)
             try:
-                report = render_job(paths["image"], paths.get("audio"), req.options, video, tracker)
+                report = render_job(paths["image"], paths.get("audio"), req.options, video, tracker, host)
             except vp.InputError as e:
                 message = str(e)
                 for kind, path in paths.items():
@@ -1309,7 +1463,55 @@ def _displayable(host: Host, path: Optional[str]) -> Optional[str]:
 #: The option widgets in input order (names are :func:`option_names`).
 UI_OPTIONS = ("engine", "head_preset", "mouth_scale", "brow_scale", "head_scale", "still", "blink_rate", "seed",
               "idle_seconds", "fps", "framing", "size", "face_index", "format", "background", "mouth",
-              "allow_silent", "max_audio_seconds", "exports")
+              "allow_silent", "max_audio_seconds", "exports", *REFINE_OPTIONS)
+
+
+def _refine_widgets(gr, host: "Host") -> Dict[str, object]:
+    """The refinement group's widgets by option name (off and locked where the host cannot refine)."""
+    from .refine.options import REGIONS, SAMPLERS, SCHEDULERS
+
+    d = default_options()
+    on = host.can_refine()
+    w: Dict[str, object] = {}
+    with gr.Row():
+        w["refine"] = make(gr, "Checkbox", value=False, interactive=on, label="Refine frames with Stable Diffusion",
+                           elem_id="voxportrait_refine")
+        w["refine_region"] = make(gr, "Radio", choices=list(REGIONS), value=d.refine_region, label="Repaint",
+                                  info="mouth: fastest, keeps the most; face: skin and eyes too",
+                                  elem_id="voxportrait_refine_region")
+    with gr.Row():
+        w["refine_strength"] = make(gr, "Slider", minimum=0, maximum=1, step=0.05, value=d.refine_strength,
+                                    label="Denoising strength", info="0.2-0.4 repaints detail, keeps the motion",
+                                    elem_id="voxportrait_refine_strength")
+        w["refine_steps"] = make(gr, "Slider", minimum=1, maximum=100, step=1, value=d.refine_steps,
+                                 label="Steps", info="schedule length; steps x strength run",
+                                 elem_id="voxportrait_refine_steps")
+    with gr.Row():
+        w["refine_sampler"] = make(gr, "Dropdown", choices=list(SAMPLERS), value=d.refine_sampler, label="Sampler",
+                                   elem_id="voxportrait_refine_sampler")
+        w["refine_scheduler"] = make(gr, "Dropdown", choices=list(SCHEDULERS), value=d.refine_scheduler,
+                                     label="Schedule", elem_id="voxportrait_refine_scheduler")
+        w["refine_cfg"] = make(gr, "Slider", minimum=0, maximum=15, step=0.5, value=d.refine_cfg, label="CFG scale",
+                               info="1 = no guidance (fastest); raise it with a prompt",
+                               elem_id="voxportrait_refine_cfg")
+    with gr.Row():
+        w["refine_reference"] = make(gr, "Slider", minimum=0, maximum=4, step=0.05, value=d.refine_reference,
+                                     label="Reference fidelity", info="attention to the portrait (identity)",
+                                     elem_id="voxportrait_refine_reference")
+        w["refine_cross_frame"] = make(gr, "Slider", minimum=0, maximum=4, step=0.05, value=d.refine_cross_frame,
+                                       label="Cross-frame weight", info="attention to the first and previous "
+                                       "frames (less flicker)", elem_id="voxportrait_refine_cross_frame")
+    with gr.Row():
+        w["refine_seed"] = make(gr, "Number", value=d.refine_seed, precision=0, label="Refine seed",
+                                info="the noise, shared by every frame", elem_id="voxportrait_refine_seed")
+        w["refine_frames_per_batch"] = make(gr, "Slider", minimum=1, maximum=16, step=1,
+                                            value=d.refine_frames_per_batch, label="Frames per batch",
+                                            info="GPU memory vs speed", elem_id="voxportrait_refine_batch")
+    w["refine_prompt"] = make(gr, "Textbox", value="", lines=1, label="Prompt (optional)",
+                              placeholder="empty: no prompt", elem_id="voxportrait_refine_prompt")
+    w["refine_negative"] = make(gr, "Textbox", value="", lines=1, label="Negative prompt (optional, with CFG > 1)",
+                                elem_id="voxportrait_refine_negative")
+    return w
 
 
 def _option_widgets(gr) -> Dict[str, object]:
@@ -1513,11 +1715,8 @@ def build_blocks(host: Optional[Host] = None):
                 with make(gr, "Accordion", label="Stable Diffusion refinement", open=False,
                           elem_id="voxportrait_refinement"):
                     refine_note = make(gr, "Markdown", host.refinement_note(), elem_id="voxportrait_refine_note")
+                    widgets.update(_refine_widgets(gr, host))
                     with gr.Row():
-                        make(gr, "Checkbox", value=False, interactive=False, label="Refine frames (coming later)",
-                             elem_id="voxportrait_refine")
-                        make(gr, "Slider", minimum=0, maximum=1, step=0.05, value=0.3, interactive=False,
-                             label="Denoising strength (coming later)", elem_id="voxportrait_refine_strength")
                         refresh = make(gr, "Button", "Refresh checkpoint", elem_id="voxportrait_refresh_checkpoint")
             with make(gr, "Column", scale=1):
                 with gr.Row():
@@ -1615,7 +1814,7 @@ def _run_single(host: Host, image: Optional[str], audio: Optional[str], values: 
         opts = parse_options(values)
         folder = host.output_dir()
         video = os.path.join(folder, next_stem(folder, os.path.basename(image)) + "." + (opts.format or "mp4"))
-        report = render_job(image, audio, opts, video, Tracker(host.state, progress))
+        report = render_job(image, audio, opts, video, Tracker(host.state, progress), host)
     except (ValidationError, Interrupted, Skipped, vp.VoxPortraitError) as e:
         return keep + [_error_status(e)]
     files = report["files"]
@@ -1656,7 +1855,7 @@ def _run_batch_ui(host: Host, folder, files, listing, manifest, values: dict, pr
         os.makedirs(out_dir, exist_ok=True)
         # Rows without a folder in their output name write into the batch folder.
         records = [(line, _into(out_dir, r)) for line, r in records]
-        result = run_batch(records, base, opts, out_dir, Tracker(host.state, progress))
+        result = run_batch(records, base, opts, out_dir, Tracker(host.state, progress), host=host)
     except (ValidationError, vp.VoxPortraitError, OSError) as e:
         return [None, None, update(gr, visible=False), _error_status(e)]
     rows, outputs = [], []

@@ -52,6 +52,10 @@ class SDHost:
         """Conditioning [1,77,C] for the empty prompt (the default)."""
         raise NotImplementedError
 
+    def prompt_cond(self, text: str) -> torch.Tensor:
+        """Conditioning for a prompt, where the host can encode text."""
+        raise NotImplementedError("this host encodes no prompts; give conditioning tensors instead")
+
     def check_interrupt(self) -> None:
         """Raises the host's interruption exception when the user cancelled."""
 

@@ -47,8 +47,12 @@ class _FirstStage:
         return ((x.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
 
     def empty_cond(self):
+        return self.prompt_cond("")
+
+    def prompt_cond(self, text: str):
+        """The WebUI's own text conditioning for ``text`` (its CLIP, embeddings and emphasis)."""
         with torch.no_grad():
-            c = self.sd_model.get_learned_conditioning([""])
+            c = self.sd_model.get_learned_conditioning([text])
         if not isinstance(c, torch.Tensor):
             raise RefineError("refinement needs an SD1.5-family checkpoint; the loaded one "
                               "(SDXL-style conditioning) is not supported")

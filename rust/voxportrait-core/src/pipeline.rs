@@ -218,6 +218,31 @@ pub fn prepare_renderer(
     )?)))
 }
 
+/// Opens the streaming destination for `format` at `output`: MP4 through
+/// `ffmpeg` (H.264 + AAC with `audio`), an animated GIF, or a folder of PNG
+/// frames plus `audio.wav`. Shared by the renderer's own output and by
+/// frames that come back from a host stage (the Python `FrameWriter`).
+pub fn open_sink(
+    output: &Path,
+    format: OutputFormat,
+    width: u32,
+    height: u32,
+    fps: Fps,
+    audio: Option<&AudioClip>,
+    ffmpeg: Option<&video::Ffmpeg>,
+) -> Result<Box<dyn FrameSink + Send>> {
+    Ok(match (ffmpeg, format) {
+        (Some(f), OutputFormat::Mp4) => {
+            Box::new(Mp4Sink::create(f, output, width, height, fps, audio)?)
+        }
+        (None, OutputFormat::Mp4) => return Err(Error::Encoder("MP4 output needs ffmpeg".into())),
+        (_, OutputFormat::Gif) => Box::new(GifSink::create(output, width, height, fps)?),
+        (_, OutputFormat::PngSequence) => {
+            Box::new(PngSequenceSink::create(output, width, height, audio)?)
+        }
+    })
+}
+
 /// Renders every frame of `track` with `renderer` straight into `output`
 /// (MP4 through `ffmpeg`, else GIF or PNG frames by `format`), with
 /// `audio` as the soundtrack when given. Frames go to the encoder one at a
@@ -235,18 +260,7 @@ pub fn render_to_file(
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<u64> {
     let (width, height) = renderer.dimensions();
-    let mut sink: Box<dyn FrameSink> = match (ffmpeg, format) {
-        (Some(f), OutputFormat::Mp4) => Box::new(Mp4Sink::create(
-            f, output, width, height, track.fps, audio,
-        )?),
-        (None, OutputFormat::Mp4) => {
-            return Err(Error::Encoder("MP4 output needs ffmpeg".into()))
-        }
-        (_, OutputFormat::Gif) => Box::new(GifSink::create(output, width, height, track.fps)?),
-        (_, OutputFormat::PngSequence) => {
-            Box::new(PngSequenceSink::create(output, width, height, audio)?)
-        }
-    };
+    let mut sink = open_sink(output, format, width, height, track.fps, audio, ffmpeg)?;
     let total = track.frames.len() as u64;
     let mut frame = vec![0u8; (width as usize) * (height as usize) * 3];
     for (i, motion) in track.frames.iter().enumerate() {

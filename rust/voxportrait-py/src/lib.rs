@@ -429,6 +429,110 @@ fn motion_from_video<'py>(
     motion_dict(py, &track, None, "")
 }
 
+/// Streams frames made in Python (refined frames) into an MP4, GIF or PNG
+/// folder through the core's own sinks, so every output has the same
+/// encoding. Written under a temporary name; `close` moves it into place,
+/// `abort` (or dropping the writer) removes it.
+#[pyclass(name = "FrameWriter", module = "voxportrait._native")]
+struct PyFrameWriter {
+    sink: Mutex<Option<Box<dyn core::video::FrameSink + Send>>>,
+    width: u32,
+    height: u32,
+}
+
+#[pymethods]
+impl PyFrameWriter {
+    #[new]
+    #[pyo3(signature = (output, width, height, fps, format, audio=None, sample_rate=0, ffmpeg=None,
+                        ffmpeg_candidates=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        output: PathBuf,
+        width: u32,
+        height: u32,
+        fps: (u32, u32),
+        format: &str,
+        audio: Option<PyReadonlyArray1<'_, f32>>,
+        sample_rate: u32,
+        ffmpeg: Option<PathBuf>,
+        ffmpeg_candidates: Vec<PathBuf>,
+    ) -> PyResult<Self> {
+        let fps = guarded(|| Fps::new(fps.0, fps.1))?;
+        let format = guarded(|| OutputFormat::parse(format))?;
+        if width == 0 || height == 0 {
+            return Err(InputError::new_err("the frame size must be at least 1x1"));
+        }
+        let clip = match audio {
+            Some(a) if sample_rate > 0 => Some(core::audio::AudioClip::new(a.as_array().to_vec(), sample_rate)),
+            Some(_) => return Err(InputError::new_err("audio needs its sample_rate")),
+            None => None,
+        };
+        let sink = run(py, move || {
+            core::video::check_output_writable(&output)?;
+            let ff = match format {
+                OutputFormat::Mp4 => Some(core::video::find_ffmpeg(ffmpeg.as_deref(), &ffmpeg_candidates)?),
+                _ => None,
+            };
+            core::pipeline::open_sink(&output, format, width, height, fps, clip.as_ref(), ff.as_ref())
+        })?;
+        Ok(Self { sink: Mutex::new(Some(sink)), width, height })
+    }
+
+    /// Appends `(n, H, W, 3)` or `(H, W, 3)` uint8 frames.
+    fn write(&self, py: Python<'_>, frames: &Bound<'_, PyAny>) -> PyResult<()> {
+        let arr: numpy::PyReadonlyArrayDyn<'_, u8> = frames
+            .extract()
+            .map_err(|_| InputError::new_err("frames must be a uint8 numpy array (n, H, W, 3)"))?;
+        let shape = arr.as_array().shape().to_vec();
+        let (h, w) = (self.height as usize, self.width as usize);
+        let ok = matches!(shape.as_slice(), [a, b, 3] if *a == h && *b == w)
+            || matches!(shape.as_slice(), [_, a, b, 3] if *a == h && *b == w);
+        if !ok {
+            return Err(InputError::new_err(format!(
+                "frames must be ({h}, {w}, 3) or (n, {h}, {w}, 3) uint8, got shape {shape:?}"
+            )));
+        }
+        let data: Vec<u8> = match arr.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => arr.as_array().iter().copied().collect(),
+        };
+        run(py, || {
+            let mut guard = self
+                .sink
+                .lock()
+                .map_err(|_| core::Error::Output("the writer failed earlier".into()))?;
+            let sink = guard
+                .as_mut()
+                .ok_or_else(|| core::Error::Output("the writer is already closed".into()))?;
+            for frame in data.chunks_exact(w * h * 3) {
+                sink.write_frame(frame)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Finishes the file and moves it to its name.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || {
+            let sink = self
+                .sink
+                .lock()
+                .map_err(|_| core::Error::Output("the writer failed earlier".into()))?
+                .take()
+                .ok_or_else(|| core::Error::Output("the writer is already closed".into()))?;
+            sink.finish()
+        })
+    }
+
+    /// Stops the encoder and removes the partial file.
+    fn abort(&self) {
+        if let Ok(mut g) = self.sink.lock() {
+            drop(g.take());
+        }
+    }
+}
+
 /// Frame-by-frame dubbing for hosts that hold frames (ComfyUI IMAGE
 /// batches): track, neutralise the frame's mouth, re-render it.
 #[pyclass(name = "Dubber", module = "voxportrait._native")]
@@ -1181,6 +1285,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dub, m)?)?;
     m.add_function(wrap_pyfunction!(reenact, m)?)?;
     m.add_class::<PyDubber>()?;
+    m.add_class::<PyFrameWriter>()?;
     m.add_class::<PyMotionFitter>()?;
     m.add_function(wrap_pyfunction!(motion_from_video, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_face, m)?)?;
