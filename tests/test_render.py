@@ -128,3 +128,30 @@ def test_cli_framing_crop_writes_the_crop_size(tmp_path):
     assert p.returncode == 0, p.stderr
     info = probe_mp4(out)
     assert (info["width"], info["height"]) == (256, 256)
+
+
+def test_frame_writer_streams_python_frames_through_the_core_encoder(tmp_path, renderer, motion):
+    """Frames that pass through Python (refinement) are encoded as the renderer's own are."""
+    from fractions import Fraction
+
+    from voxportrait._video import FrameWriter
+
+    frames = renderer.render(motion, 0, 10)
+    samples, rate = voxportrait.load_audio(str(SPEECH_1S))
+    out = tmp_path / "w.mp4"
+    with FrameWriter(out, 256, 256, Fraction(25), audio=(samples[: rate * 10 // 25], rate)) as w:
+        w.write(frames[:4])
+        w.write(frames[4])
+        w.write(frames[5:])
+    info = probe_mp4(out)
+    assert info["frames"] == 10 and info["audio_codec"] == "aac" and (info["width"], info["height"]) == (256, 256)
+    with FrameWriter(tmp_path / "w.gif", 256, 256, Fraction(25), format="gif") as w:
+        w.write(frames)
+    assert (tmp_path / "w.gif").read_bytes()[:6] == b"GIF89a"
+    # A failure (here a wrong frame size) or abort leaves no file behind.
+    with pytest.raises(voxportrait.InputError, match=r"\(256, 256, 3\)"):
+        with FrameWriter(tmp_path / "bad.mp4", 256, 256, Fraction(25)) as w:
+            w.write(frames[:, :128])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.gif", "w.mp4"]
+    with pytest.raises(voxportrait.OutputError):
+        FrameWriter(tmp_path / "missing" / "x.mp4", 256, 256, Fraction(25))
