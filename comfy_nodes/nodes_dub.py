@@ -15,7 +15,7 @@ from ._host import (CATEGORY, NodeError, Progress, audio_channels, audio_mono, b
 from .sockets import MOTION
 
 #: What Dub Frames does when the speech and the video differ in length.
-LENGTH_MODES = ("loop", "pad", "cut")
+LENGTH_MODES = ("loop", "pingpong", "pad", "cut")
 
 
 def _frames_input() -> tuple:
@@ -73,7 +73,8 @@ class VoxPortraitDubFrames:
             "length": (list(LENGTH_MODES), {
                 "default": "loop",
                 "tooltip": "When speech and video differ in length. loop: as long as the speech, the video "
-                           "loops. pad: as long as the speech, the last frame holds. cut: the shorter of "
+                           "loops. pingpong: as long as the speech, the video plays forward then backward (no jump). "
+                           "pad: as long as the speech, the last frame holds. cut: the shorter of "
                            "the two."}),
             "face_index": _face_index_input(),
             "smoothing": _smoothing_input(),
@@ -85,7 +86,7 @@ class VoxPortraitDubFrames:
         import voxportrait
 
         if length not in LENGTH_MODES:
-            raise NodeError(f"unknown length {length!r}; choose loop, pad or cut")
+            raise NodeError(f"unknown length {length!r}; choose loop, pingpong, pad or cut")
         if not 0.0 <= float(lip_strength) <= 4.0:
             raise NodeError(f"lip_strength must lie between 0 and 4, got {lip_strength}")
         n = batch_size(images)
@@ -125,6 +126,9 @@ class VoxPortraitDubFrames:
                 j = i % n
                 if j == 0:
                     dubber.reset()  # the video starts over: a cut
+            elif length == "pingpong":
+                period = 2 * (n - 1)
+                j = 0 if n == 1 else (i % period if i % period < n else period - i % period)
             else:
                 j = n - 1
             frame = first if j == 0 else _frame_rgb(images, j)

@@ -1009,7 +1009,7 @@ def test_dub_frames_outputs_frames_audio_and_fps(comfy_host, talking_batch):
     assert bar.total == 26 and bar.current == 26 and len(bar.updates) == 26  # motion + one per frame
 
 
-@pytest.mark.parametrize("length, frames_out", [("loop", 50), ("pad", 50), ("cut", 25)])
+@pytest.mark.parametrize("length, frames_out", [("loop", 50), ("pingpong", 50), ("pad", 50), ("cut", 25)])
 def test_dub_frames_length_modes(comfy_host, talking_batch, length, frames_out):
     two_s = wav_audio(SPEECH)
     n = int(two_s["sample_rate"] * 2)
@@ -1022,6 +1022,9 @@ def test_dub_frames_length_modes(comfy_host, talking_batch, length, frames_out):
         assert np.abs(f[40, :60] - talking_batch[24, :60]).mean() < 0.003
     if length == "loop":  # frame 30 is frame 5 again
         assert np.abs(f[30, :60] - talking_batch[5, :60]).mean() < 0.003
+    if length == "pingpong":  # back through the video: frame 30 shows frame 18, frame 49 frame 1
+        assert np.abs(f[30, :60] - talking_batch[18, :60]).mean() < 0.003
+        assert np.abs(f[49, :60] - talking_batch[1, :60]).mean() < 0.003
 
 
 def test_dub_frames_pads_short_speech_with_silence(comfy_host, talking_batch):
@@ -1049,7 +1052,7 @@ def test_dub_frames_without_a_face_pass_through(comfy_host, talking_batch):
 def test_dub_frames_errors_and_interruption(comfy_host, talking_batch):
     n = node("VoxPortraitDubFrames")
     with pytest.raises(host.NodeError, match="unknown length"):
-        n.dub(talking_batch, wav_audio(SPEECH_1S), **dub_args(length="pingpong"))
+        n.dub(talking_batch, wav_audio(SPEECH_1S), **dub_args(length="bounce"))
     with pytest.raises(host.NodeError, match="fps must lie"):
         n.dub(talking_batch, wav_audio(SPEECH_1S), **dub_args(fps=0.0))
     with pytest.raises(host.NodeError, match="empty"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import voxportrait
-from helpers import PORTRAIT, SPEECH, SPEECH_1S, decode_frames, probe_mp4, run_cli
+from helpers import DATA, PORTRAIT, SPEECH, SPEECH_1S, decode_frames, probe_mp4, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,33 @@ def test_cut_stops_at_the_shorter(tmp_path, talking_video):
     assert report["frames"] == 25 == probe_mp4(out)["frames"]
 
 
+@pytest.fixture(scope="module")
+def moving_video(tmp_path_factory):
+    """A 1 s talking video with a lively head (every frame's upper face differs), 256²."""
+    out = tmp_path_factory.mktemp("dub_moving") / "moving.mp4"
+    voxportrait.animate(PORTRAIT, SPEECH_1S, out, size=256, head_preset="lively", head_scale=2.0, seed=4)
+    return out
+
+
+def test_pingpong_plays_the_video_forward_then_backward(tmp_path, moving_video):
+    out = tmp_path / "pingpong.mp4"
+    report = voxportrait.dub(moving_video, SPEECH, out, length="pingpong")
+    assert report["frames"] == probe_mp4(out)["frames"] == 196
+    src, dst = decode_frames(moving_video), decode_frames(out)
+    n = len(src)
+    top = slice(0, 100)
+
+    def source_of(frame):  # the source frame whose upper face this output frame shows
+        errs = [np.mean((frame[top].astype(float) - s[top].astype(float)) ** 2) for s in src]
+        return int(np.argmin(errs))
+
+    period = 2 * (n - 1)
+    for i in (n - 2, n, n + 5, period - 1, period + 3, 3 * n):
+        k = i % period
+        want = k if k < n else period - k
+        assert source_of(dst[i]) == want, (i, want)
+
+
 def test_frames_without_a_face_pass_through(tmp_path):
     """A video that is half blank frames, half face: blank frames come out
     as they went in, and the face frames are dubbed."""
@@ -62,6 +89,52 @@ def test_frames_without_a_face_pass_through(tmp_path):
     assert report["dubbed_frames"] <= 15 and report["dubbed_frames"] >= 10
     dst = decode_frames(out)
     assert np.abs(dst[3].astype(int) - 128).max() < 6
+
+
+def test_variable_frame_rate_video_is_dubbed_at_its_average_rate(tmp_path, talking_video):
+    """A VFR file (half at 25 fps, half at 12.5, as phones record) comes out
+    constant-rate, as long as the speech, with every frame dubbed."""
+    import subprocess
+
+    ffmpeg = voxportrait.find_ffmpeg()
+    vfr = tmp_path / "vfr.mp4"
+    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(talking_video), "-filter_complex",
+                    "[0:v]split[a][b];[a]trim=0:0.5,setpts=PTS-STARTPTS[x];"
+                    "[b]trim=0.5:1,setpts=PTS-STARTPTS,fps=12.5[y];[x][y]concat=n=2:v=1[v]",
+                    "-map", "[v]", "-fps_mode", "vfr", "-c:v", "libx264", "-crf", "14", str(vfr)], check=True)
+    out = tmp_path / "dubbed.mp4"
+    report = voxportrait.dub(vfr, SPEECH, out)
+    info = probe_mp4(out)
+    num, den = voxportrait.parse_fps(report["fps"])
+    fps = num / den
+    assert 10 <= fps <= 30
+    assert info["frames"] == report["frames"] == round(7.84 * fps)
+    assert abs(info["frames"] / info["rate"] - 7.84) < 0.1 and abs(info["audio_seconds"] - 7.84) < 0.1
+    assert report["dubbed_frames"] >= 0.9 * report["frames"]
+
+
+def test_two_faces_dub_the_chosen_one_only(tmp_path):
+    """A video of two faces: face_index picks whose mouth is re-animated; the
+    other face stays the original's."""
+    src = tmp_path / "two.mp4"
+    voxportrait.animate(DATA / "face" / "two_faces.jpg", SPEECH_1S, src, size=384, head_scale=0.0,
+                        mouth_scale=0.0, blink_rate=0.0)
+    faces = voxportrait.analyze_faces(decode_frames(src)[0])
+    assert len(faces) == 2
+    for index in (0, 1):
+        out = tmp_path / f"dub{index}.mp4"
+        voxportrait.dub(src, SPEECH_1S, out, face_index=index)
+        a, b = decode_frames(src), decode_frames(out)
+        diff = np.mean([np.abs(x.astype(int) - y.astype(int)) for x, y in zip(a, b)], axis=(0, 3))
+        changed = [diff[_mouth_box(f)].mean() for f in faces]
+        assert changed[index] > 2 * changed[1 - index] and changed[index] > 1.0, (index, changed)
+
+
+def _mouth_box(face):
+    pts = np.asarray(face.landmarks)[[13, 14, 61, 291]]
+    (x0, y0), (x1, y1) = pts[:, :2].min(0), pts[:, :2].max(0)
+    pad = 8
+    return slice(int(y0) - pad, int(y1) + pad), slice(int(x0) - pad, int(x1) + pad)
 
 
 def test_cli_dub_and_its_errors(tmp_path, talking_video):

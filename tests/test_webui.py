@@ -466,7 +466,7 @@ def test_dub_and_reenact_options_are_checked():
     d = ui.parse_dub_options({"lip-strength": "2", "length": "PAD", "mix_original": 0.25, "face_index": 1.0,
                               "smoothing": ""})
     assert d == {"lip_strength": 2.0, "length": "pad", "mix_original": 0.25, "face_index": 1, "smoothing": 1.5}
-    for bad, field in (({"length": "pingpong"}, "length"), ({"lip_strength": 5}, "lip_strength"),
+    for bad, field in (({"length": "bounce"}, "length"), ({"lip_strength": 5}, "lip_strength"),
                        ({"mix_original": -1}, "mix_original"), ({"face_index": 0.5}, "face_index"),
                        ({"smoothing": "fast"}, "smoothing"), ({"seed": 1}, "seed")):
         with pytest.raises(ui.ValidationError) as e:

@@ -15,6 +15,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet '.[test]'
 
+# The browser tests drive the standalone app and the WebUI tab in headless
+# Chromium: Debian's chromium and chromium-driver (no browser download).
+# Installed here when this runs as root with apt (CI machines); elsewhere
+# those tests skip unless the two packages are already there.
+if ! command -v chromedriver >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== Installing Debian's chromium and chromium-driver for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+        || echo "   (could not install them: the browser tests will skip)"
+fi
+
 echo "== Rust core unit tests"
 # Release profile, so the network parity tests run at real speed. It reuses
 # every dependency maturin compiled for the wheel (candle, image, symphonia,

@@ -63,6 +63,8 @@ def animate(
     background: Sequence[int] = (255, 255, 255),
     ffmpeg: Optional[PathLike] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    reference_video: Optional[PathLike] = None,
+    reference_parts: Sequence[str] = ("pose", "blinks"),
 ) -> dict:
     """Animate ``image`` with the speech in ``audio`` and write ``output``.
 
@@ -81,6 +83,10 @@ def animate(
     and gives a mouth-only animation, for portraits whose face is not found.
     ``progress(done, total)`` is called after each frame; an exception raised
     in it (or Ctrl-C) stops the job and leaves no partial file.
+    ``reference_video`` lends the animation a real video's head motion
+    (``"pose"``, relative to its first frame) and/or ``"blinks"`` (SadTalker's
+    ref_pose / ref_eyeblink) while the mouth follows the audio; a shorter
+    video plays forward and backward.
 
     Returns a report dict (output, format, frames, width, height, fps, ...).
     Raises :class:`InputError`, :class:`OutputError` or :class:`EncoderError`
@@ -89,6 +95,10 @@ def animate(
     bg = tuple(int(c) for c in background)
     if len(bg) != 3 or not all(0 <= c <= 255 for c in bg):
         raise _native.InputError("background must be three integers 0-255")
+    parts = {str(p).strip().lower() for p in reference_parts}
+    if reference_video is not None and (not parts or parts - {"pose", "blinks"}):
+        raise _native.InputError("reference_parts must be pose, blinks or both, got "
+                                 f"{', '.join(sorted(parts)) or 'nothing'}")
     return _native.animate(
         os.fspath(image),
         os.fspath(audio),
@@ -112,6 +122,9 @@ def animate(
         ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
         ffmpeg_candidates=ffmpeg_candidates(),
         progress=progress,
+        reference_video=None if reference_video is None else os.fspath(reference_video),
+        reference_pose="pose" in parts,
+        reference_blinks="blinks" in parts,
     )
 
 
@@ -135,8 +148,9 @@ def dub(
     streaming (memory does not grow with the video's length).
 
     ``length`` handles a length mismatch: "loop" (default; the video loops
-    under longer speech), "pad" (the last frame holds) or "cut" (the shorter
-    of the two). ``mix_original`` keeps the original soundtrack under the new
+    under longer speech), "pingpong" (forward, then backward, so no jump at
+    the seam; decoded frames wait in a temporary file, not in memory), "pad"
+    (the last frame holds) or "cut" (the shorter of the two). ``mix_original`` keeps the original soundtrack under the new
     speech at that level (0 replaces it). ``smoothing`` is the landmark
     filter's minimum cutoff in Hz (lower is smoother). Frames where the face
     is lost pass through unchanged, with a short cross-fade.

@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "face analysis)")
     a.add_argument("--background", type=_colour, default=(255, 255, 255), metavar="RRGGBB",
                    help="colour behind transparent portraits (default ffffff)")
+    a.add_argument("--ref-video", metavar="VIDEO",
+                   help="a talking video whose head motion and blinks replace the generated ones "
+                        "(SadTalker's ref_pose / ref_eyeblink); the mouth still follows the audio")
+    a.add_argument("--ref-parts", type=_ref_parts, default=("pose", "blinks"), metavar="PARTS",
+                   help="what --ref-video lends: pose, blinks, or pose,blinks (default)")
     a.add_argument("--max-audio-seconds", type=_positive_seconds, default=DEFAULT_MAX_AUDIO_SECONDS,
                    metavar="SECONDS",
                    help=f"refuse longer audio (default {DEFAULT_MAX_AUDIO_SECONDS:g} s); the audio is "
@@ -280,9 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("video", metavar="VIDEO", help="talking video: MP4, MOV, MKV or WebM (any frame rate)")
     d.add_argument("audio", metavar="AUDIO", help="new speech: WAV, MP3, FLAC, OGG or M4A")
     d.add_argument("-o", "--output", metavar="OUT.mp4", required=True, help="MP4 to write")
-    d.add_argument("--length", choices=["loop", "pad", "cut"], default="loop",
-                   help="when speech and video differ in length: loop the video (default), "
-                        "hold its last frame (pad), or stop at the shorter (cut)")
+    d.add_argument("--length", choices=["loop", "pingpong", "pad", "cut"], default="loop",
+                   help="when speech and video differ in length: loop the video (default), play it "
+                        "forward and backward (pingpong: no jump at the seam; decoded frames wait in a "
+                        "temporary file, W x H x 3 bytes each), hold its last frame (pad), or stop at "
+                        "the shorter (cut)")
     d.add_argument("--lip-strength", type=_scale, default=1.0, metavar="S",
                    help="how wide the new mouth opens, 0-4 (default 1)")
     d.add_argument("--mix-original", type=_ranged(float, 0.0, 1.0, "a number", "must lie between 0 and 1"),
@@ -399,6 +406,13 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+def _ref_parts(text: str) -> tuple:
+    parts = tuple(p.strip().lower() for p in str(text).split(",") if p.strip())
+    if not parts or set(parts) - {"pose", "blinks"}:
+        raise argparse.ArgumentTypeError(f"expected pose, blinks or pose,blinks, got {text!r}")
+    return parts
+
+
 def _animate_kwargs(args) -> dict:
     """Keyword arguments of :func:`voxportrait.api.animate` from parsed options
     (shared by the single job and ``--batch``)."""
@@ -407,6 +421,8 @@ def _animate_kwargs(args) -> dict:
         seed=args.seed, format=args.format,
         **_motion_kwargs(args), mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
         allow_silent=args.allow_silent, background=args.background, ffmpeg=args.ffmpeg,
+        reference_video=getattr(args, "ref_video", None),
+        reference_parts=getattr(args, "ref_parts", ("pose", "blinks")),
     )
 
 

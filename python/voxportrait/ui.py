@@ -875,7 +875,7 @@ def run_batch(records: List[Tuple[int, object]], base: str, opts: argparse.Names
 # ---------------------------------------------------------------- dub and reenact
 
 #: What the dub does when the new speech and the video differ in length.
-LENGTH_MODES = ("loop", "pad", "cut")
+LENGTH_MODES = ("loop", "pingpong", "pad", "cut")
 #: Parts of a driving video's motion that reenactment can transfer.
 PARTS = ("pose", "eyes", "brows", "mouth")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -1618,7 +1618,7 @@ def _dub_section(gr) -> dict:
                                  label="Lip strength", info="how wide the new mouth moves",
                                  elem_id="voxportrait_dub_lip_strength")
         w["length"] = make(gr, "Radio", choices=list(LENGTH_MODES), value=d["length"], label="Length",
-                           info="loop or pad the video to the speech, or cut to the shorter",
+                           info="loop, ping-pong or pad the video to the speech, or cut to the shorter",
                            elem_id="voxportrait_dub_length")
     with gr.Row():
         w["mix_original"] = make(gr, "Slider", minimum=0, maximum=1, step=0.05, value=d["mix_original"],

@@ -174,6 +174,11 @@ class Refiner:
 
     def refine(self, frames, masks=None):
         """Refines one batch ([B,H,W,3] numpy uint8/float or torch float); same type back."""
+        # Inference mode, as hosts run (Forge's first-stage methods return inference tensors).
+        with torch.inference_mode():
+            return self._refine(frames, masks)
+
+    def _refine(self, frames, masks):
         opts = self.options
         x, kind = _as_float_frames(frames)
         n, h, w, _ = x.shape
@@ -196,8 +201,7 @@ class Refiner:
         lat_mask = F.interpolate(mcrop.unsqueeze(1), size=(work_hw[0] // 8, work_hw[1] // 8), mode="area")
         lat_mask = (F.max_pool2d(lat_mask, 3, stride=1, padding=1) > 0.01).float()
         ref_lat = self._reference_latent(box, (h, w), work_hw)
-        with torch.no_grad():
-            out = self._sample(crop, lat_mask, ref_lat)
+        out = self._sample(crop, lat_mask, ref_lat)
         out = _resize(out, (y1 - y0, x1 - x0))
         blend = feather_inward(m, opts.feather)[:, y0:y1, x0:x1].unsqueeze(-1)
         result = x.clone()
@@ -237,8 +241,7 @@ class Refiner:
             y0, y1, x0, x1 = box
             ref = ref[:, y0:y1, x0:x1]
         ref = _resize(ref, work_hw)
-        with torch.no_grad():
-            self._ref_latent = self.host.encode(ref).float().to(self.host.device)
+        self._ref_latent = self.host.encode(ref).float().to(self.host.device)
         self._ref_key = key
         return self._ref_latent
 

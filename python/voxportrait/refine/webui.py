@@ -14,6 +14,16 @@ from .options import RefineError, RefineInterrupted
 from .patcher import PatcherUNet
 
 
+def _webui_device():
+    """A1111's compute device (with --medvram/--lowvram the UNet's parameters
+    may sit on the CPU until its hooks move them), or None outside the WebUI."""
+    try:
+        from modules import devices
+    except ImportError:
+        return None
+    return getattr(devices, "device", None)
+
+
 def _interrupt_check(state):
     def check():
         if state is not None and (getattr(state, "interrupted", False) or getattr(state, "stopping_generation", False)):
@@ -72,7 +82,7 @@ class A1111Host(_FirstStage, SDHost):
             raise RefineError("no Stable Diffusion checkpoint is loaded in the WebUI; load an SD1.5 one")
         self.sd_model = sd_model
         self.unet = sd_model.model.diffusion_model
-        self.device = next(self.unet.parameters()).device
+        self.device = _webui_device() or next(self.unet.parameters()).device
         self.check_interrupt = _interrupt_check(state)
         self.v_prediction = getattr(sd_model, "parameterization", "eps") == "v"
 

@@ -45,19 +45,77 @@ pub enum LengthMode {
     Pad,
     /// The output is as long as the shorter of the two.
     Cut,
+    /// The output is as long as the speech; the video plays forward, then
+    /// backward, then forward again (no jump at the seam, unlike a loop).
+    PingPong,
 }
 
 impl LengthMode {
-    /// Parses "loop", "pad" or "cut".
+    /// Parses "loop", "pad", "cut" or "pingpong" ("ping-pong").
     pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        match s.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "loop" => Ok(Self::Loop),
             "pad" => Ok(Self::Pad),
             "cut" => Ok(Self::Cut),
+            "pingpong" => Ok(Self::PingPong),
             other => Err(Error::Input(format!(
-                "unknown length mode {other:?}; use loop, pad or cut"
+                "unknown length mode {other:?}; use loop, pad, cut or pingpong"
             ))),
         }
+    }
+
+    /// The source frame shown at output frame `i` of a video of `n` frames
+    /// once the video has run out (`i >= n`): ping-pong bounces off both
+    /// ends without repeating the end frames (0 1 2 1 0 1 2 ...).
+    pub fn ping_pong_index(i: u64, n: u64) -> u64 {
+        if n <= 1 {
+            return 0;
+        }
+        let period = 2 * (n - 1);
+        let k = i % period;
+        if k < n {
+            k
+        } else {
+            period - k
+        }
+    }
+}
+
+/// Decoded frames kept on disk for ping-pong playback, read back by index,
+/// so memory stays at one frame whatever the video's length (the disk holds
+/// the raw video: width x height x 3 bytes a frame, removed afterwards).
+/// Hand-written: a fixed-size record file; no crate adds anything here.
+struct FrameSpill {
+    file: std::fs::File,
+    _tmp: tempfile::TempPath,
+    frame_bytes: usize,
+    frames: u64,
+}
+
+impl FrameSpill {
+    fn new(frame_bytes: usize) -> Result<Self> {
+        let tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| Error::Output(format!("cannot create a temporary file for ping-pong: {e}")))?;
+        let (file, path) = tmp.into_parts();
+        Ok(Self { file, _tmp: path, frame_bytes, frames: 0 })
+    }
+
+    fn push(&mut self, frame: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.file
+            .write_all(frame)
+            .map_err(|e| Error::Output(format!("cannot write the ping-pong frame store: {e}")))?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    fn read(&mut self, index: u64, out: &mut Vec<u8>) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        out.resize(self.frame_bytes, 0);
+        self.file
+            .seek(SeekFrom::Start(index * self.frame_bytes as u64))
+            .and_then(|_| self.file.read_exact(out))
+            .map_err(|e| Error::Output(format!("cannot read the ping-pong frame store: {e}")))
     }
 }
 
@@ -398,7 +456,7 @@ pub fn dub(
         .map(|d| (d * fps.as_f64()).round() as u64)
         .unwrap_or(speech_frames);
     let total = match opts.length {
-        LengthMode::Loop | LengthMode::Pad => speech_frames,
+        LengthMode::Loop | LengthMode::Pad | LengthMode::PingPong => speech_frames,
         LengthMode::Cut => speech_frames.min(video_frames.max(1)),
     };
     if total == 0 {
@@ -417,13 +475,26 @@ pub fn dub(
     let mut dubber = Dubber::new(fps, opts)?;
     let (mut frame, mut last_frame) = (Vec::new(), Vec::new());
     let mut read = 0u64;
+    let frame_bytes = info.width as usize * info.height as usize * 3;
+    let mut spill = match opts.length {
+        LengthMode::PingPong if total > video_frames.saturating_sub(1) => Some(FrameSpill::new(frame_bytes)?),
+        _ => None,
+    };
+    let mut exhausted = false;
     for i in 0..total {
         // Next source frame, with the length mode at the video's end.
-        if reader.read_frame(&mut frame)? {
+        if !exhausted && reader.read_frame(&mut frame)? {
             read += 1;
             last_frame.clone_from(&frame);
+            if let Some(s) = spill.as_mut() {
+                s.push(&frame)?;
+            }
         } else if read == 0 {
             return Err(Error::input(video_path, "video has no frames"));
+        } else if let Some(s) = spill.as_mut() {
+            exhausted = true;
+            let n = s.frames;
+            s.read(LengthMode::ping_pong_index(i, n), &mut frame)?;
         } else if opts.length == LengthMode::Loop {
             reader = VideoReader::open(&ffmpeg, video_path, Some(fps))?;
             if !reader.read_frame(&mut frame)? {
@@ -591,6 +662,17 @@ mod tests {
         eprintln!("dub: {i} frames, mouth vs new speech r = {c:.3}, upper face PSNR {psnr:.1} dB");
         assert!(c >= 0.8, "{c}");
         assert!(psnr >= 35.0, "{psnr}");
+    }
+
+    #[test]
+    fn ping_pong_bounces_off_both_ends_without_repeating_them() {
+        let seq: Vec<u64> = (0..12).map(|i| LengthMode::ping_pong_index(i, 4)).collect();
+        assert_eq!(seq, [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1]);
+        assert!((0..5).all(|i| LengthMode::ping_pong_index(i, 1) == 0));
+        for text in ["pingpong", "ping-pong", "PING_PONG"] {
+            assert_eq!(LengthMode::parse(text).unwrap(), LengthMode::PingPong);
+        }
+        assert!(LengthMode::parse("bounce").unwrap_err().to_string().contains("pingpong"));
     }
 
     #[test]

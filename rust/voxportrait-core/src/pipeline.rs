@@ -59,6 +59,63 @@ pub struct AnimateOptions {
     pub ffmpeg: Option<PathBuf>,
     /// Further ffmpeg binaries to try before PATH (e.g. imageio-ffmpeg's).
     pub ffmpeg_candidates: Vec<PathBuf>,
+    /// A reference video whose head pose and/or blinks replace the
+    /// generated ones (SadTalker's ref_pose / ref_eyeblink); the mouth still
+    /// follows the audio.
+    pub reference: Option<ReferenceVideo>,
+}
+
+/// A video that lends an audio-driven animation its head motion and blinks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceVideo {
+    /// The video file (any frame rate; it is resampled to the output's).
+    pub path: PathBuf,
+    /// Take the head pose (relative to the video's first frame).
+    pub pose: bool,
+    /// Take the eye blinks.
+    pub blinks: bool,
+}
+
+/// Replaces `track`'s head pose and/or blinks with `reference`'s (fitted at
+/// the same fps). A shorter reference plays forward and backward
+/// (ping-pong), so its motion never jumps.
+pub fn apply_reference(track: &mut MotionTrack, reference: &MotionTrack, pose: bool, blinks: bool) {
+    let n = reference.frames.len() as u64;
+    if n == 0 {
+        return;
+    }
+    for (i, f) in track.frames.iter_mut().enumerate() {
+        let r = &reference.frames[crate::dub::LengthMode::ping_pong_index(i as u64, n) as usize];
+        if pose {
+            f.head = r.head;
+        }
+        if blinks {
+            f.expression.blink_left = r.expression.blink_left;
+            f.expression.blink_right = r.expression.blink_right;
+        }
+    }
+}
+
+/// Motion of `reference`'s face at `fps`: pose relative to its first frame
+/// and/or blinks only. `cancelled()` is polled once per frame.
+fn reference_motion(
+    reference: &ReferenceVideo,
+    fps: Fps,
+    ffmpeg: &video::Ffmpeg,
+    cancelled: &mut dyn FnMut() -> bool,
+) -> Result<MotionTrack> {
+    use crate::reenact::{motion_from_frames, Parts, ReenactOptions};
+    let opts = ReenactOptions {
+        relative: true,
+        parts: Parts { pose: reference.pose, eyes: reference.blinks, brows: false, mouth: false },
+        ..Default::default()
+    };
+    let named = |e: Error| match e {
+        Error::Input(m) => Error::Input(format!("reference video: {m}")),
+        other => other,
+    };
+    let mut reader = video::VideoReader::open(ffmpeg, &reference.path, Some(fps)).map_err(named)?;
+    motion_from_frames(&mut reader, &opts, &mut |_, _| !cancelled()).map_err(named)
 }
 
 impl Default for AnimateOptions {
@@ -81,6 +138,7 @@ impl Default for AnimateOptions {
             background: [255, 255, 255],
             ffmpeg: None,
             ffmpeg_candidates: Vec::new(),
+            reference: None,
         }
     }
 }
@@ -315,7 +373,7 @@ pub fn animate(
     let renderer = prepare_renderer(&portrait, opts.framing, opts.face_index, opts.mouth_fraction)?;
     let (width, height) = renderer.dimensions();
     let motion_opts = opts.motion_options();
-    let track = if clip.is_silent() {
+    let mut track = if clip.is_silent() {
         let frames = opts.fps.frame_count(clip.samples.len() as u64, clip.sample_rate);
         let mut t = idle_motion(clip.duration_seconds().max(1e-3), &motion_opts)?;
         t.frames.resize(frames as usize, Default::default());
@@ -323,6 +381,15 @@ pub fn animate(
     } else {
         audio_to_motion(&clip, &motion_opts)?.track
     };
+    if let Some(reference) = &opts.reference {
+        let ff = match &ffmpeg {
+            Some(f) => f.clone(),
+            None => video::find_ffmpeg(opts.ffmpeg.as_deref(), &opts.ffmpeg_candidates)?,
+        };
+        let total = track.frames.len() as u64;
+        let r = reference_motion(reference, opts.fps, &ff, &mut || !progress(0, total))?;
+        apply_reference(&mut track, &r, reference.pose, reference.blinks);
+    }
 
     let total = render_to_file(
         &renderer,
@@ -351,6 +418,41 @@ pub fn animate(
 mod tests {
     use super::*;
     use crate::testdata::{example, fixture};
+
+    #[test]
+    fn a_reference_lends_pose_and_blinks_and_leaves_the_mouth() {
+        use crate::motion::MotionFrame;
+        let fps = Fps::new(25, 1).unwrap();
+        let spoken = |i: usize| {
+            let mut f = MotionFrame::default();
+            f.expression.jaw_open = 0.1 * i as f32;
+            f.expression.blink_left = 0.5;
+            f.head.yaw = 9.0;
+            f
+        };
+        let reference = MotionTrack {
+            fps,
+            frames: (0..3)
+                .map(|k| {
+                    let mut f = MotionFrame::default();
+                    f.head.yaw = k as f32;
+                    f.expression.blink_left = k as f32 / 2.0;
+                    f.expression.jaw_open = 5.0;
+                    f
+                })
+                .collect(),
+        };
+        let mut track = MotionTrack { fps, frames: (0..6).map(spoken).collect() };
+        apply_reference(&mut track, &reference, true, false);
+        let yaw: Vec<f32> = track.frames.iter().map(|f| f.head.yaw).collect();
+        assert_eq!(yaw, [0.0, 1.0, 2.0, 1.0, 0.0, 1.0]); // ping-pong through the reference
+        assert!(track.frames.iter().all(|f| f.expression.blink_left == 0.5));
+        assert!(track.frames.iter().enumerate().all(|(i, f)| f.expression.jaw_open == 0.1 * i as f32));
+        let mut track = MotionTrack { fps, frames: (0..6).map(spoken).collect() };
+        apply_reference(&mut track, &reference, false, true);
+        assert_eq!(track.frames[2].expression.blink_left, 1.0);
+        assert!(track.frames.iter().all(|f| f.head.yaw == 9.0));
+    }
 
     #[test]
     fn animates_the_example_to_a_png_sequence() {

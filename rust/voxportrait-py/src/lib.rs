@@ -231,7 +231,8 @@ fn find_ffmpeg(
     engine="learned", mouth_scale=1.0, head_scale=1.0, head_preset="calm",
     blink_rate=17.0, brow_scale=1.0, mouth_position=None,
     max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, allow_silent=false,
-    background=(255, 255, 255), ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None
+    background=(255, 255, 255), ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None,
+    reference_video=None, reference_pose=true, reference_blinks=true
 ))]
 #[allow(clippy::too_many_arguments)]
 fn animate<'py>(
@@ -258,6 +259,9 @@ fn animate<'py>(
     ffmpeg: Option<PathBuf>,
     ffmpeg_candidates: Vec<PathBuf>,
     progress: Option<Py<PyAny>>,
+    reference_video: Option<PathBuf>,
+    reference_pose: bool,
+    reference_blinks: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = core::pipeline::AnimateOptions {
         fps: guarded(|| Fps::parse(fps))?,
@@ -279,6 +283,11 @@ fn animate<'py>(
         background: [background.0, background.1, background.2],
         ffmpeg,
         ffmpeg_candidates,
+        reference: reference_video.map(|path| core::pipeline::ReferenceVideo {
+            path,
+            pose: reference_pose,
+            blinks: reference_blinks,
+        }),
     };
     let report = with_progress(py, progress, move |cb| {
         core::pipeline::animate(&image, &audio, &output, &opts, cb)
