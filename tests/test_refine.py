@@ -382,3 +382,66 @@ def test_importing_voxportrait_and_refine_options_loads_no_torch():
     code = "import sys, voxportrait, voxportrait.refine; voxportrait.refine.RefineOptions(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- review findings -----------------------------------------------------------------------
+
+
+def test_nan_from_the_vae_never_reaches_pixels_outside_the_mask(comfy_mm):
+    host = comfy_host(comfy_mm)
+    real = host.vae.decode
+
+    def nan_decode(z):
+        out = real(z).clone()
+        out[:, ::2] = float("nan")  # an fp16 VAE overflowing on every other row
+        return out
+
+    host.vae.decode = nan_decode
+    frames, mask = frames_and_mask(2)
+    out = refine_frames(host, frames, frames[0], mask, RefineOptions(**FAST))
+    assert torch.equal(out[mask == 0], frames[mask == 0]) and torch.isfinite(out).all()
+
+
+def test_uint8_masks_are_read_as_0_to_255():
+    from voxportrait.refine.core import _as_masks
+
+    faint = np.zeros((1, 8, 8), np.uint8)
+    faint[0, 2:6, 2:6] = 1  # a faint feather edge, not an opaque mask
+    assert float(_as_masks(faint, 1, 8, 8).max()) == pytest.approx(1 / 255)
+    assert float(_as_masks(faint * 255, 1, 8, 8).max()) == 1.0
+
+
+def test_cfg_with_prompts_of_different_lengths(comfy_mm):
+    host = comfy_host(comfy_mm)
+    frames, mask = frames_and_mask(2)
+    long_prompt = torch.randn(1, 154, 768) * 0.1  # over 75 tokens: two chunks
+    out = refine_frames(host, frames, frames[0], mask, RefineOptions(**FAST, cfg=4.0), cond=long_prompt,
+                        uncond=torch.zeros(1, 77, 768))
+    assert torch.isfinite(out).all() and out.shape == frames.shape
+
+
+def test_one_crop_box_for_the_whole_job(comfy_mm):
+    """The box is the union over every frame's mask, so all batches share one crop and scale."""
+    import voxportrait.refine.core as core
+
+    host = comfy_host(comfy_mm)
+    frames, _ = frames_and_mask(4, 128, 128)
+    mask = torch.zeros(4, 128, 128)
+    mask[:2, 40:60, 40:60] = 1
+    mask[2:, 70:90, 70:90] = 1  # the mouth moved between batches
+    boxes = []
+    real = core.Refiner._refine
+
+    def spy(self, f, m):
+        out = real(self, f, m)
+        boxes.append(self._box)
+        return out
+
+    core.Refiner._refine = spy
+    try:
+        refine_frames(host, frames, frames[0], mask, RefineOptions(**{**FAST, "crop_to_mask": True}))
+    finally:
+        core.Refiner._refine = real
+    assert len(boxes) == 2 and boxes[0] == boxes[1]
+    y0, y1, x0, x1 = boxes[0]
+    assert y0 <= 40 and y1 >= 90 and x0 <= 40 and x1 >= 90

@@ -685,8 +685,8 @@ def refine_to_file(renderer, motion, video: str, sd_host, opts: argparse.Namespa
     batch = ropts.frames_per_batch
     writer = FrameWriter(video, renderer.width, renderer.height, Fraction(num, den), audio=audio,
                          format=format, ffmpeg=opts.ffmpeg)
+    refiner = None
     try:
-        refiner = None
         for start in range(0, total, batch):
             stop = min(total, start + batch)
             rgb, face, mouth = renderer.render(motion, start, stop, masks=True)
@@ -694,8 +694,6 @@ def refine_to_file(renderer, motion, video: str, sd_host, opts: argparse.Namespa
                 refiner = Refiner(sd_host, rgb[0], ropts, cond, uncond)
             writer.write(refiner.refine(rgb, face if ropts.region == "face" else mouth))
             tracker.frames(stop, total)
-        if refiner is not None:
-            refiner.close()
         writer.close()
     except RefineInterrupted:
         writer.abort()
@@ -703,6 +701,9 @@ def refine_to_file(renderer, motion, video: str, sd_host, opts: argparse.Namespa
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if refiner is not None:
+            refiner.close()  # frees the bank's (GPU) tensors, on errors too
     return total
 
 

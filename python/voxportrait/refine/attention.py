@@ -45,6 +45,8 @@ class FrameAttention:
         self.mode: str | None = None  # None (pass through) | "write" | "read"
         self.step = 0
         self.groups = 1
+        #: The job's sigma schedule (hosts pass it on to foreign patches).
+        self.sample_sigmas = None
         self.reference: dict = {}
         self.first: dict = {}
         self.previous: dict = {}

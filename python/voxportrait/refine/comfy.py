@@ -42,8 +42,13 @@ class ComfyHost(PatcherUNet):
         if self.clip is not None:
             tokens = self.clip.tokenize("")
             return self.clip.encode_from_tokens(tokens).float()
-        dim = getattr(getattr(self.patcher.model, "diffusion_model", None), "context_dim", None) or 768
-        return torch.zeros(1, 77, int(dim))
+        return torch.zeros(1, 77, self._context_dim())
+
+    def _context_dim(self) -> int:
+        """The text context width the UNet expects (768 for SD1.x, 1024 for SD2.x)."""
+        cfg = getattr(getattr(self.patcher.model, "model_config", None), "unet_config", None) or {}
+        dim = cfg.get("context_dim") or getattr(self.patcher.model.diffusion_model, "context_dim", None)
+        return int(dim or 768)
 
     def check_interrupt(self):
         self._mm.throw_exception_if_processing_interrupted()

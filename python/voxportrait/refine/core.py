@@ -91,8 +91,9 @@ def _back(t: torch.Tensor, kind: str):
 
 def _as_masks(masks, n: int, h: int, w: int) -> torch.Tensor:
     m = torch.from_numpy(np.asarray(masks)) if not isinstance(masks, torch.Tensor) else masks.detach().cpu()
+    was_uint8 = m.dtype == torch.uint8
     m = m.float()
-    if m.dtype == torch.float32 and m.max() > 1.0:
+    if was_uint8 or m.max() > 1.0:
         m = m / 255.0
     if m.ndim == 4:  # [B,H,W,1] or [B,1,H,W]
         m = m[..., 0] if m.shape[-1] == 1 else m[:, 0]
@@ -134,6 +135,18 @@ def _work_shape(bh: int, bw: int, work_size: int) -> tuple[int, int]:
     return max(64, int(round(bh * s / 64)) * 64), max(64, int(round(bw * s / 64)) * 64)
 
 
+def _center_crop(t: torch.Tensor, aspect: float) -> torch.Tensor:
+    """The largest centred [B,h,w,C] crop with h / w = ``aspect``."""
+    h, w = t.shape[1:3]
+    if h / w > aspect:
+        ch = max(1, round(w * aspect))
+        y = (h - ch) // 2
+        return t[:, y:y + ch]
+    cw = max(1, round(h / aspect))
+    x = (w - cw) // 2
+    return t[:, :, x:x + cw]
+
+
 def _resize(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """[B,H,W,C] resized (antialiased bicubic when shrinking)."""
     if tuple(t.shape[1:3]) == tuple(hw):
@@ -141,6 +154,18 @@ def _resize(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     x = t.permute(0, 3, 1, 2)
     x = F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=True)
     return x.clamp(0, 1).permute(0, 2, 3, 1)
+
+
+def _same_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two text contexts [1,77k,C] repeated to a common token count (their least
+    common multiple), as ComfyUI and A1111 do for prompts longer than 75 tokens."""
+    import math
+
+    la, lb = a.shape[1], b.shape[1]
+    if la == lb:
+        return a, b
+    n = la * lb // math.gcd(la, lb)
+    return a.repeat(1, n // la, 1), b.repeat(1, n // lb, 1)
 
 
 # --- the refiner ---------------------------------------------------------------------------
@@ -167,8 +192,6 @@ class Refiner:
         self._box: tuple | None = None
         self._ref_latent: torch.Tensor | None = None
         self._ref_key = None
-        gen = torch.Generator().manual_seed(self.options.seed)
-        self._seed_gen = gen
 
     # -- public ----------------------------------------------------------------------------
 
@@ -206,7 +229,10 @@ class Refiner:
         blend = feather_inward(m, opts.feather)[:, y0:y1, x0:x1].unsqueeze(-1)
         result = x.clone()
         region = result[:, y0:y1, x0:x1]
-        result[:, y0:y1, x0:x1] = region * (1 - blend) + out * blend
+        # Where the blend is 0 the input is kept as is, even if the decode
+        # gave NaN there (fp16 VAEs can): nothing outside the mask changes.
+        mixed = region * (1 - blend) + out.nan_to_num(0.0) * blend
+        result[:, y0:y1, x0:x1] = torch.where(blend > 0, mixed, region)
         return _back(result, kind)
 
     def close(self) -> None:
@@ -237,9 +263,15 @@ class Refiner:
         if self._ref_key == key and self._ref_latent is not None:
             return self._ref_latent
         ref = self.reference
+        rh, rw = ref.shape[1:3]
+        fh, fw = frame_hw
+        if (rh, rw) != (fh, fw) and abs(rh / rw - fh / fw) < 0.02:
+            ref = _resize(ref, (fh, fw))  # the portrait the frames were resized from
         if tuple(ref.shape[1:3]) == tuple(frame_hw):
             y0, y1, x0, x1 = box
             ref = ref[:, y0:y1, x0:x1]
+        else:
+            ref = _center_crop(ref, work_hw[0] / work_hw[1])  # keep its proportions
         ref = _resize(ref, work_hw)
         self._ref_latent = self.host.encode(ref).float().to(self.host.device)
         self._ref_key = key
@@ -267,6 +299,7 @@ class Refiner:
         sigmas = sampling.tail(sampling.schedule(host.discrete_sigmas(), opts.steps, opts.scheduler),
                                opts.active_steps).to(dev)
         cond, uncond = self._conds(b)
+        bank.sample_sigmas = sigmas
         x = lat + noise * sigmas[0]
         calls = [0]
 
@@ -284,8 +317,9 @@ class Refiner:
                 den = host.denoise(xb, sig, cond.expand(b, -1, -1))
             else:
                 bank.groups = 2
+                c_all, u_all = _same_length(cond, uncond)
                 both = host.denoise(torch.cat([xb, xb]), torch.cat([sig, sig]),
-                                    torch.cat([cond.expand(b, -1, -1), uncond.expand(b, -1, -1)]))
+                                    torch.cat([c_all.expand(b, -1, -1), u_all.expand(b, -1, -1)]))
                 c, u = both.chunk(2)
                 den = u + opts.cfg * (c - u)
             bank.mode = None
@@ -316,6 +350,9 @@ def refine_frames(host: SDHost, frames, reference, masks=None, options: RefineOp
     m = None if masks is None else _as_masks(masks, x.shape[0], x.shape[1], x.shape[2])
     out = []
     with Refiner(host, reference, opts, cond, uncond, progress) as r:
+        if m is not None and opts.crop_to_mask and opts.region != "full" and bool((m > 0).any()):
+            # One box for the whole job: every batch is refined at the same crop and scale.
+            r._box = _box(m, x.shape[1], x.shape[2])
         for i in range(0, x.shape[0], opts.frames_per_batch):
             j = i + opts.frames_per_batch
             out.append(r.refine(x[i:j], None if m is None else m[i:j]))

@@ -61,10 +61,13 @@ def make_patches(bank: FrameAttention):
 
     def attn1_replace(q, k, v, extra_options):
         key = layer_key(extra_options)
+        dtype = q.dtype
+        if extra_options.get("attn_precision") == torch.float32 and dtype != torch.float32:
+            q, k, v = q.float(), k.float(), v.float()  # models that need fp32 attention (SD2.x)
         bias = bank.bias(key, q.device, q.dtype)
         if bias is not None and bias.shape[0] != k.shape[1]:
             bias = None
-        return biased_attention(q, k, v, extra_options["n_heads"], bias)
+        return biased_attention(q, k, v, extra_options["n_heads"], bias).to(dtype)
 
     return attn1_patch, attn1_replace
 
@@ -77,6 +80,7 @@ class PatcherUNet(SDHost):
         self._load = load_models
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._active = None
+        self._bank = None
 
     def _sampling(self):
         m = self.patcher.model
@@ -97,15 +101,21 @@ class PatcherUNet(SDHost):
                 clone.set_model_patch_replace(replace, "attn1", key[0], key[1], key[2])
         if self._load is not None:
             self._load(clone)
-        self._active = clone
+        self._active, self._bank = clone, bank
         try:
             yield clone
         finally:
-            self._active = None
+            self._active, self._bank = None, None
             bank.mode = None
 
     def denoise(self, x, sigma, cond):
         patcher = self._active if self._active is not None else self.patcher
         topts = dict(patcher.model_options.get("transformer_options", {}))
+        # What ComfyUI's sampler puts there too (foreign patches read them).
         topts["sigmas"] = sigma
+        bank = self._bank
+        two = bank is not None and bank.mode == "read" and bank.groups == 2
+        topts["cond_or_uncond"] = [0, 1] if two else [0]
+        sample_sigmas = getattr(bank, "sample_sigmas", None)
+        topts["sample_sigmas"] = sample_sigmas if sample_sigmas is not None else sigma
         return patcher.model.apply_model(x, sigma, c_crossattn=cond, transformer_options=topts).float()

@@ -85,10 +85,13 @@ class A1111Host(_FirstStage, SDHost):
         self.device = _webui_device() or next(self.unet.parameters()).device
         self.check_interrupt = _interrupt_check(state)
         self.v_prediction = getattr(sd_model, "parameterization", "eps") == "v"
+        self._sigmas = None
 
     def discrete_sigmas(self):
-        a = self.sd_model.alphas_cumprod.detach().double().cpu()
-        return ((1 - a) / a).sqrt().float()
+        if self._sigmas is None:
+            a = self.sd_model.alphas_cumprod.detach().double().cpu()
+            self._sigmas = ((1 - a) / a).sqrt().float()
+        return self._sigmas
 
     def _t(self, sigma):
         log_sigmas = self.discrete_sigmas().log().to(sigma.device)
