@@ -16,6 +16,9 @@ from .sockets import MOTION
 
 #: What Dub Frames does when the speech and the video differ in length.
 LENGTH_MODES = ("loop", "pingpong", "pad", "cut")
+#: What Dub Frames re-renders, and the expression it neutralises the mouth to.
+DUB_REGIONS = ("lower-face", "mouth")
+MOUTH_TEMPLATES = ("neutral", "smile")
 
 
 def _frames_input() -> tuple:
@@ -78,9 +81,17 @@ class VoxPortraitDubFrames:
                            "the two."}),
             "face_index": _face_index_input(),
             "smoothing": _smoothing_input(),
+        }, "optional": {
+            "region": (list(DUB_REGIONS), {"default": "lower-face",
+                                          "tooltip": "lower-face: jaw, lips and chin move (default). mouth: only "
+                                                     "the mouth region is re-rendered; the chin stays."}),
+            "template": (list(MOUTH_TEMPLATES), {"default": "neutral",
+                                                 "tooltip": "The expression the original mouth is neutralised to "
+                                                            "under the speech: neutral, or a light smile."}),
         }}
 
-    def dub(self, images, audio, fps=25.0, lip_strength=1.0, length="loop", face_index=0, smoothing=1.5):
+    def dub(self, images, audio, fps=25.0, lip_strength=1.0, length="loop", face_index=0, smoothing=1.5,
+            region="lower-face", template="neutral"):
         import numpy as np
 
         import voxportrait
@@ -117,7 +128,11 @@ class VoxPortraitDubFrames:
         if h < 16 or w < 16:
             raise NodeError(f"the frames are {w}x{h} pixels; give frames at least 16x16")
         out = np.empty((total, h, w, 3), dtype=np.float32)
-        dubber = voxportrait.Dubber(rate_fps, face_index=int(face_index), smoothing=float(smoothing))
+        if region not in DUB_REGIONS or template not in MOUTH_TEMPLATES:
+            raise NodeError(f"region must be lower-face or mouth and template neutral or smile, "
+                            f"got {region!r} and {template!r}")
+        dubber = voxportrait.Dubber(rate_fps, face_index=int(face_index), smoothing=float(smoothing),
+                                    region=region, template=template)
         closed = np.zeros(9, dtype=np.float32)
         for i in range(total):
             if i < n:

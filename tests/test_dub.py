@@ -137,6 +137,38 @@ def _mouth_box(face):
     return slice(int(y0) - pad, int(y1) + pad), slice(int(x0) - pad, int(x1) + pad)
 
 
+def test_mouth_only_region_keeps_the_chin_and_smile_template_spreads_the_lips(tmp_path, talking_video):
+    src = decode_frames(talking_video)
+    face = voxportrait.analyze_face(src[0])
+    lm = np.asarray(face.landmarks)
+    chin = (slice(int(lm[152, 1]) - 6, int(lm[152, 1]) + 2), slice(int(lm[152, 0]) - 12, int(lm[152, 0]) + 12))
+
+    def run(**kw):
+        out = tmp_path / f"{'-'.join(kw.values())}.mp4"
+        voxportrait.dub(talking_video, SPEECH, out, length="cut", **kw)
+        return decode_frames(out)
+
+    def chin_change(frames):
+        return np.mean([np.abs(a[chin].astype(int) - b[chin].astype(int)).mean() for a, b in zip(src, frames)])
+
+    lower, mouth = run(region="lower-face"), run(region="mouth")
+    # The lower-face dub moves the chin with the jaw; mouth-only leaves it as it was.
+    print("chin change: lower-face", chin_change(lower), "mouth", chin_change(mouth))
+    assert chin_change(mouth) < 0.5 * chin_change(lower), (chin_change(mouth), chin_change(lower))
+
+    def width(frames):  # mouth corner distance over the interocular distance, mean over frames
+        w = []
+        for f in frames[::4]:
+            m = voxportrait.analyze_face(f)
+            p = np.asarray(m.landmarks)
+            w.append(np.linalg.norm(p[61, :2] - p[291, :2]) / np.linalg.norm(p[33, :2] - p[263, :2]))
+        return float(np.mean(w))
+
+    smile = run(template="smile")
+    print("mouth width: neutral", width(lower), "smile", width(smile))
+    assert width(smile) > width(lower) + 0.01, (width(smile), width(lower))
+
+
 def test_cli_dub_and_its_errors(tmp_path, talking_video):
     out = tmp_path / "cli.mp4"
     p = run_cli("dub", talking_video, SPEECH_1S, "-o", out, "-q")

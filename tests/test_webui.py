@@ -464,9 +464,11 @@ def test_dub_and_reenact_options_are_checked():
 
     assert ui.parse_dub_options({}) == ui.DUB_DEFAULTS
     d = ui.parse_dub_options({"lip-strength": "2", "length": "PAD", "mix_original": 0.25, "face_index": 1.0,
-                              "smoothing": ""})
-    assert d == {"lip_strength": 2.0, "length": "pad", "mix_original": 0.25, "face_index": 1, "smoothing": 1.5}
+                              "smoothing": "", "region": "Mouth", "template": "smile"})
+    assert d == {"lip_strength": 2.0, "length": "pad", "mix_original": 0.25, "face_index": 1, "smoothing": 1.5,
+                 "region": "mouth", "template": "smile"}
     for bad, field in (({"length": "bounce"}, "length"), ({"lip_strength": 5}, "lip_strength"),
+                       ({"region": "eyes"}, "region"), ({"template": "frown"}, "template"),
                        ({"mix_original": -1}, "mix_original"), ({"face_index": 0.5}, "face_index"),
                        ({"smoothing": "fast"}, "smoothing"), ({"seed": 1}, "seed")):
         with pytest.raises(ui.ValidationError) as e:

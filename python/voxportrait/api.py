@@ -141,6 +141,8 @@ def dub(
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
     ffmpeg: Optional[PathLike] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    region: str = "lower-face",
+    template: str = "neutral",
 ) -> dict:
     """Re-animate the mouth of ``video`` to the speech in ``audio`` and write
     ``output`` (MP4). Head, eyes and background stay the original's; only
@@ -150,10 +152,14 @@ def dub(
     ``length`` handles a length mismatch: "loop" (default; the video loops
     under longer speech), "pingpong" (forward, then backward, so no jump at
     the seam; decoded frames wait in a temporary file, not in memory), "pad"
-    (the last frame holds) or "cut" (the shorter of the two). ``mix_original`` keeps the original soundtrack under the new
-    speech at that level (0 replaces it). ``smoothing`` is the landmark
-    filter's minimum cutoff in Hz (lower is smoother). Frames where the face
-    is lost pass through unchanged, with a short cross-fade.
+    (the last frame holds) or "cut" (the shorter of the two).
+    ``mix_original`` keeps the original soundtrack under the new speech at
+    that level (0 replaces it). ``smoothing`` is the landmark filter's
+    minimum cutoff in Hz (lower is smoother). ``region`` "lower-face"
+    (default: jaw, lips, chin) or "mouth" (only the mouth region, feathered;
+    the chin stays). ``template`` is the expression the original mouth is
+    neutralised to under the speech: "neutral" or "smile". Frames where the
+    face is lost pass through unchanged, with a short cross-fade.
     """
     return _native.dub(
         os.fspath(video), os.fspath(audio), os.fspath(output),
@@ -162,6 +168,7 @@ def dub(
         max_audio_seconds=float(max_audio_seconds),
         ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
         ffmpeg_candidates=ffmpeg_candidates(), progress=progress,
+        region=str(region), template=str(template),
     )
 
 

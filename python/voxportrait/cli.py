@@ -301,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--smoothing", type=_ranged(float, 0.05, 20.0, "Hz", "must lie between 0.05 and 20"),
                    default=1.5, metavar="HZ",
                    help="landmark smoothing cutoff in Hz; lower is steadier (default 1.5)")
+    d.add_argument("--region", choices=["lower-face", "mouth"], default="lower-face",
+                   help="what is re-rendered: the lower face (jaw, lips, chin; default) or only the mouth "
+                        "(the chin stays the original's)")
+    d.add_argument("--template", choices=["neutral", "smile"], default="neutral",
+                   help="the expression the original mouth is neutralised to under the speech (default neutral)")
     d.add_argument("--ffmpeg", metavar="PATH", help="ffmpeg binary to use")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
@@ -546,7 +551,8 @@ def _run_dub(args) -> int:
     try:
         report = dub(args.video, args.audio, args.output, lip_strength=args.lip_strength,
                      length=args.length, mix_original=args.mix_original, face_index=args.face_index,
-                     smoothing=args.smoothing, ffmpeg=args.ffmpeg, progress=progress)
+                     smoothing=args.smoothing, ffmpeg=args.ffmpeg, progress=progress,
+                     region=args.region, template=args.template)
     finally:
         bar.close()
     if not args.quiet:

@@ -79,19 +79,22 @@ class Dubber:
 
     ``fps`` is the frames' rate (it sets the landmark filter's time step);
     ``smoothing`` is that filter's minimum cutoff in Hz (lower is smoother).
+    ``region`` and ``template`` are :func:`voxportrait.dub`'s.
     """
 
-    def __init__(self, fps: FpsLike = 25, *, face_index: int = 0, smoothing: float = 1.5):
+    def __init__(self, fps: FpsLike = 25, *, face_index: int = 0, smoothing: float = 1.5,
+                 region: str = "lower-face", template: str = "neutral"):
         self.fps = fps_pair(fps)
         self.face_index = int(face_index)
         self.smoothing = float(smoothing)
+        self.region, self.template = str(region), str(template)
         if self.face_index < 0:
             raise _native.InputError(f"face_index must be 0 or more, got {self.face_index}")
         self.reset()
 
     def reset(self) -> None:
         """Forgets the tracked face (call it when the frames start over)."""
-        self._native = _native.Dubber(self.fps, self.face_index, self.smoothing)
+        self._native = _native.Dubber(self.fps, self.face_index, self.smoothing, self.region, self.template)
 
     def process(self, frame, expression: Sequence[float]) -> np.ndarray:
         """Dubs one frame to the 9 expression coefficients ``expression``
@@ -169,7 +172,8 @@ def _total(frames) -> int:
 
 
 def dub_frames(frames: Iterable, motion: Motion, fps: Optional[FpsLike] = None, progress: Progress = None,
-               *, face_index: int = 0, smoothing: float = 1.5) -> Iterator[np.ndarray]:
+               *, face_index: int = 0, smoothing: float = 1.5, region: str = "lower-face",
+               template: str = "neutral") -> Iterator[np.ndarray]:
     """Yields ``frames`` dubbed to ``motion``'s mouth, one output frame per
     input frame (a generator: frames are read and produced one at a time).
 
@@ -179,7 +183,8 @@ def dub_frames(frames: Iterable, motion: Motion, fps: Optional[FpsLike] = None, 
     ``progress(done, total)`` is called after each frame (total = 0 when
     ``frames`` has no length); an exception raised in it stops the loop.
     """
-    dubber = Dubber(motion.fps if fps is None else fps, face_index=face_index, smoothing=smoothing)
+    dubber = Dubber(motion.fps if fps is None else fps, face_index=face_index, smoothing=smoothing,
+                    region=region, template=template)
     expr = np.asarray(motion.expression, dtype=np.float32)
     closed = np.zeros(9, dtype=np.float32)
     total = _total(frames)

@@ -880,7 +880,10 @@ LENGTH_MODES = ("loop", "pingpong", "pad", "cut")
 #: Parts of a driving video's motion that reenactment can transfer.
 PARTS = ("pose", "eyes", "brows", "mouth")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
-DUB_DEFAULTS = {"lip_strength": 1.0, "length": "loop", "mix_original": 0.0, "face_index": 0, "smoothing": 1.5}
+DUB_DEFAULTS = {"lip_strength": 1.0, "length": "loop", "mix_original": 0.0, "face_index": 0, "smoothing": 1.5,
+                "region": "lower-face", "template": "neutral"}
+DUB_REGIONS = ("lower-face", "mouth")
+MOUTH_TEMPLATES = ("neutral", "smile")
 REENACT_DEFAULTS = {"framing": "resize", "size": 512, "face_index": 0, "relative": True, "parts": list(PARTS),
                     "smoothing": 1.5}
 
@@ -944,6 +947,8 @@ def parse_dub_options(values: Mapping) -> dict:
         "mix_original": _number(values, "mix_original", d["mix_original"], 0.0, 1.0, "original audio level"),
         "face_index": _number(values, "face_index", d["face_index"], 0, 99, "face index", integer=True),
         "smoothing": _number(values, "smoothing", d["smoothing"], 0.05, 30.0, "smoothing"),
+        "region": _choice(values, "region", d["region"], DUB_REGIONS, "region"),
+        "template": _choice(values, "template", d["template"], MOUTH_TEMPLATES, "template"),
     }
 
 
@@ -1585,7 +1590,7 @@ def _option_widgets(gr) -> Dict[str, object]:
 
 
 #: The "Dub a video" and "Drive from a video" widgets, in input order.
-DUB_OPTIONS = ("lip_strength", "length", "mix_original", "face_index", "smoothing")
+DUB_OPTIONS = ("lip_strength", "length", "mix_original", "face_index", "smoothing", "region", "template")
 REENACT_OPTIONS = ("framing", "size", "face_index", "relative", "parts", "smoothing")
 
 
@@ -1628,6 +1633,13 @@ def _dub_section(gr) -> dict:
         w["face_index"] = make(gr, "Number", value=d["face_index"], precision=0, minimum=0, label="Face index",
                                info="several faces: 0 is the largest", elem_id="voxportrait_dub_face_index")
     w["smoothing"] = _smoothing_widget(gr, "voxportrait_dub_smoothing")
+    with gr.Row():
+        w["region"] = make(gr, "Radio", choices=list(DUB_REGIONS), value=d["region"], label="Re-render",
+                           info="lower face: jaw, lips and chin; mouth: the mouth only (the chin stays)",
+                           elem_id="voxportrait_dub_region")
+        w["template"] = make(gr, "Radio", choices=list(MOUTH_TEMPLATES), value=d["template"],
+                             label="Mouth template", info="the expression under the new speech",
+                             elem_id="voxportrait_dub_template")
     button = make(gr, "Button", "Dub", variant="primary", elem_id="voxportrait_dub_run")
     return {"video": video, "audio": audio, "options": w, "button": button}
 

@@ -32,7 +32,7 @@ use crate::face::canonical::NUM_VERTICES;
 use crate::motion::engine::{audio_to_motion, MotionOptions};
 use crate::motion::expression::ExpressionBasis;
 use crate::motion::{Expression, MotionFrame};
-use crate::render::Renderer;
+use crate::render::{FrameMasks, Renderer};
 use crate::video::{self, Fps, FrameSink, Mp4Sink, VideoReader};
 
 /// What to do when the new speech and the video differ in length.
@@ -80,6 +80,59 @@ impl LengthMode {
         }
     }
 }
+
+/// Which part of the face a dub re-renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DubRegion {
+    /// Jaw, lips, chin and the skin around them (the jaw really opens).
+    LowerFace,
+    /// Only the mouth region (lips, the skin within about 1 cm, the
+    /// interior), feathered; chin and jaw line stay the original's, as
+    /// Wav2Lip-style tools do.
+    Mouth,
+}
+
+impl DubRegion {
+    /// Parses "lower-face" ("lower_face", "face") or "mouth".
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+            "lowerface" | "face" => Ok(Self::LowerFace),
+            "mouth" | "mouthonly" => Ok(Self::Mouth),
+            other => Err(Error::Input(format!("unknown dub region {other:?}; use lower-face or mouth"))),
+        }
+    }
+}
+
+/// The expression the original mouth is neutralised to, under the speech's
+/// mouth motion (VideoReTalking's expression template).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouthTemplate {
+    /// A relaxed, neutral mouth.
+    Neutral,
+    /// A light smile: the lips spread while speaking.
+    Smile,
+}
+
+impl MouthTemplate {
+    /// Parses "neutral" or "smile".
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "neutral" => Ok(Self::Neutral),
+            "smile" => Ok(Self::Smile),
+            other => Err(Error::Input(format!("unknown mouth template {other:?}; use neutral or smile"))),
+        }
+    }
+
+    /// Adds the template's offsets to the speech's expression.
+    pub fn apply(self, e: &mut Expression) {
+        if self == Self::Smile {
+            e.lip_spread = (e.lip_spread + SMILE_SPREAD).min(1.0);
+        }
+    }
+}
+
+/// Lip spread of the smile template (the basis' unit is a broad smile).
+const SMILE_SPREAD: f32 = 0.7;
 
 /// Decoded frames kept on disk for ping-pong playback, read back by index,
 /// so memory stays at one frame whatever the video's length (the disk holds
@@ -133,6 +186,10 @@ pub struct DubOptions {
     pub face_index: usize,
     /// One-Euro filter minimum cutoff, Hz (lower = smoother, more lag).
     pub smooth_min_cutoff: f32,
+    /// Lower face (default) or the mouth only.
+    pub region: DubRegion,
+    /// The expression the original mouth is neutralised to.
+    pub template: MouthTemplate,
     /// Explicit ffmpeg.
     pub ffmpeg: Option<std::path::PathBuf>,
     /// Further ffmpeg binaries to try.
@@ -149,6 +206,8 @@ impl Default for DubOptions {
             mix_original: 0.0,
             face_index: 0,
             smooth_min_cutoff: 1.5,
+            region: DubRegion::LowerFace,
+            template: MouthTemplate::Neutral,
             ffmpeg: None,
             ffmpeg_candidates: Vec::new(),
             max_audio_seconds: audio::DEFAULT_MAX_SECONDS,
@@ -332,6 +391,9 @@ pub struct Dubber {
     prev_hist: Option<[f32; 64]>,
     last_face: Option<Face>,
     fade: f32,
+    region: DubRegion,
+    template: MouthTemplate,
+    masks: FrameMasks,
     /// Frames where a face was dubbed so far.
     pub dubbed: u64,
 }
@@ -350,6 +412,9 @@ impl Dubber {
             prev_hist: None,
             last_face: None,
             fade: 0.0,
+            region: opts.region,
+            template: opts.template,
+            masks: FrameMasks { face: Vec::new(), mouth: Vec::new() },
             dubbed: 0,
         })
     }
@@ -387,19 +452,25 @@ impl Dubber {
         };
         let Some(f) = face else { return Ok(img) };
         let own = self.meter.measure(&f);
-        let m = MotionFrame {
-            expression: Expression {
-                jaw_open: target.expression.jaw_open - own,
-                ..target.expression
-            },
-            ..Default::default()
+        let mut expression = Expression {
+            jaw_open: target.expression.jaw_open - own,
+            ..target.expression
         };
+        self.template.apply(&mut expression);
+        let m = MotionFrame { expression, ..Default::default() };
         let r = Renderer::new(img, &f, self.analyzer.canonical())?;
         let mut out = r.source().as_raw().clone();
-        r.render_into(&m, &mut out, None);
-        if self.fade < 1.0 {
-            for (o, s) in out.iter_mut().zip(r.source().as_raw()) {
-                *o = (*s as f32 + (*o as f32 - *s as f32) * self.fade + 0.5) as u8;
+        let mouth_only = self.region == DubRegion::Mouth;
+        r.render_into(&m, &mut out, mouth_only.then_some(&mut self.masks));
+        if self.fade < 1.0 || mouth_only {
+            // Blend towards the source: by the cross-fade, and (mouth only)
+            // by the feathered mouth mask.
+            let (fade, mask) = (self.fade, &self.masks.mouth);
+            for (k, (o, s)) in out.chunks_exact_mut(3).zip(r.source().as_raw().chunks_exact(3)).enumerate() {
+                let a = if mouth_only { fade * mask[k] as f32 / 255.0 } else { fade };
+                for c in 0..3 {
+                    o[c] = (s[c] as f32 + (o[c] as f32 - s[c] as f32) * a + 0.5) as u8;
+                }
             }
         }
         self.dubbed += 1;
@@ -673,6 +744,20 @@ mod tests {
             assert_eq!(LengthMode::parse(text).unwrap(), LengthMode::PingPong);
         }
         assert!(LengthMode::parse("bounce").unwrap_err().to_string().contains("pingpong"));
+    }
+
+    #[test]
+    fn region_and_template_parse_and_the_smile_spreads_the_lips() {
+        assert_eq!(DubRegion::parse("lower-face").unwrap(), DubRegion::LowerFace);
+        assert_eq!(DubRegion::parse("Mouth").unwrap(), DubRegion::Mouth);
+        assert!(DubRegion::parse("eyes").unwrap_err().to_string().contains("lower-face or mouth"));
+        assert_eq!(MouthTemplate::parse("smile").unwrap(), MouthTemplate::Smile);
+        assert!(MouthTemplate::parse("frown").is_err());
+        let mut e = Expression { jaw_open: 0.4, lip_spread: 0.5, ..Default::default() };
+        MouthTemplate::Neutral.apply(&mut e);
+        assert_eq!(e.lip_spread, 0.5);
+        MouthTemplate::Smile.apply(&mut e);
+        assert_eq!((e.lip_spread, e.jaw_open), (1.0, 0.4)); // capped at the basis' full smile
     }
 
     #[test]

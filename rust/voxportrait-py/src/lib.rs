@@ -319,7 +319,7 @@ fn animate<'py>(
 #[pyo3(signature = (
     video, audio, output, *, lip_strength=1.0, length="loop", mix_original=0.0, face_index=0,
     smoothing=1.5, max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, ffmpeg=None,
-    ffmpeg_candidates=Vec::new(), progress=None
+    ffmpeg_candidates=Vec::new(), progress=None, region="lower-face", template="neutral"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn dub<'py>(
@@ -336,6 +336,8 @@ fn dub<'py>(
     ffmpeg: Option<PathBuf>,
     ffmpeg_candidates: Vec<PathBuf>,
     progress: Option<Py<PyAny>>,
+    region: &str,
+    template: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = core::dub::DubOptions {
         lip_strength,
@@ -343,6 +345,8 @@ fn dub<'py>(
         mix_original,
         face_index,
         smooth_min_cutoff: smoothing,
+        region: guarded(|| core::dub::DubRegion::parse(region))?,
+        template: guarded(|| core::dub::MouthTemplate::parse(template))?,
         ffmpeg,
         ffmpeg_candidates,
         max_audio_seconds,
@@ -552,12 +556,21 @@ struct PyDubber {
 #[pymethods]
 impl PyDubber {
     #[new]
-    #[pyo3(signature = (fps, face_index=0, smoothing=1.5))]
-    fn new(py: Python<'_>, fps: (u32, u32), face_index: usize, smoothing: f32) -> PyResult<Self> {
+    #[pyo3(signature = (fps, face_index=0, smoothing=1.5, region="lower-face", template="neutral"))]
+    fn new(
+        py: Python<'_>,
+        fps: (u32, u32),
+        face_index: usize,
+        smoothing: f32,
+        region: &str,
+        template: &str,
+    ) -> PyResult<Self> {
         let fps = guarded(|| Fps::new(fps.0, fps.1))?;
         let opts = core::dub::DubOptions {
             face_index,
             smooth_min_cutoff: smoothing,
+            region: guarded(|| core::dub::DubRegion::parse(region))?,
+            template: guarded(|| core::dub::MouthTemplate::parse(template))?,
             ..Default::default()
         };
         let inner = run(py, || core::dub::Dubber::new(fps, &opts))?;
