@@ -169,6 +169,26 @@ def test_mouth_only_region_keeps_the_chin_and_smile_template_spreads_the_lips(tm
     assert width(smile) > width(lower) + 0.01, (width(smile), width(lower))
 
 
+def test_videos_without_an_audio_stream(tmp_path, talking_video):
+    """A silent video (no audio stream at all): dubbing gives it the new speech
+    (mixing has nothing to mix), and reenactment from it writes a video with
+    no soundtrack."""
+    import subprocess
+
+    mute = tmp_path / "mute.mp4"
+    subprocess.run([voxportrait.find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(talking_video),
+                    "-an", "-c:v", "copy", str(mute)], check=True)
+    assert probe_mp4(mute)["audio_codec"] is None
+    out = tmp_path / "dubbed.mp4"
+    report = voxportrait.dub(mute, SPEECH_1S, out, mix_original=0.5)
+    info = probe_mp4(out)
+    assert report["frames"] == info["frames"] == 25 and info["audio_codec"] == "aac"
+    assert abs(info["audio_seconds"] - 1.0) < 0.1
+    driven = tmp_path / "driven.mp4"
+    r = voxportrait.reenact(PORTRAIT, mute, driven, size=128)
+    assert not r["with_audio"] and probe_mp4(driven)["audio_codec"] is None and r["frames"] == 25
+
+
 def test_cli_dub_and_its_errors(tmp_path, talking_video):
     out = tmp_path / "cli.mp4"
     p = run_cli("dub", talking_video, SPEECH_1S, "-o", out, "-q")
