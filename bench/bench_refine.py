@@ -65,7 +65,6 @@ def cpu(args):
     from voxportrait.refine import RefineOptions
     from voxportrait.refine.core import refine_frames
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     for name, rel in (("comfy", "comfy/__init__.py"), ("comfy.model_management", "comfy/model_management.py")):
         spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "comfy_fakes" / rel)
         mod = importlib.util.module_from_spec(spec)
@@ -134,8 +133,7 @@ def gpu(args):
 
         def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, **kw):
             n = hidden_states
-            extra = self.bank.extra_tokens(self.key, n)
-            ctx = torch.cat([n] + extra, dim=1) if extra else n
+            ctx = self.bank.context(self.key, n)
             out = biased_attention(attn.to_q(n), attn.to_k(ctx), attn.to_v(ctx), attn.heads,
                                    self.bank.bias(self.key, n.device, n.dtype))
             return attn.to_out[1](attn.to_out[0](out))

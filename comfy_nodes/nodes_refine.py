@@ -99,8 +99,6 @@ class VoxPortraitRefine:
         progress.check()
         try:
             host = ComfyHost(model, vae, clip)
-            if mask is not None and mask.shape[0] not in (1, n):
-                raise RefineError(f"got {mask.shape[0]} masks for {n} frames; connect Animate's mask output")
             out = refine_frames(host, frames, reference[:1], mask, opts, cond=conditioning_tensor(positive),
                                 uncond=conditioning_tensor(negative), progress=progress.step)
         except RefineError as e:

@@ -139,9 +139,8 @@ def refine_options(opts: argparse.Namespace):
     try:
         return RefineOptions(**{field: getattr(opts, name) for name, field in REFINE_FIELDS.items()}).validate()
     except RefineError as e:
-        bad = next((n for n, f in REFINE_FIELDS.items() if f.replace("_", " ") in str(e)
-                    or f in str(e)), "refine")
-        raise ValidationError(str(e), bad)
+        option = {f: n for n, f in REFINE_FIELDS.items()}.get(e.field, "refine")
+        raise ValidationError(str(e), option)
 
 
 def _refine_value(name: str, value):

@@ -9,7 +9,7 @@ nothing until a job asks for refinement.
 from .options import REGIONS, SAMPLERS, SCHEDULERS, RefineError, RefineInterrupted, RefineOptions
 
 _LAZY = {
-    "Refiner": "core", "refine_frames": "core", "iter_refined": "core", "SDHost": "core",
+    "Refiner": "core", "refine_frames": "core", "SDHost": "core",
     "feather_inward": "core", "FrameAttention": "attention", "ComfyHost": "comfy",
     "A1111Host": "webui", "ForgeHost": "webui", "host_for_webui": "webui",
 }

@@ -11,7 +11,7 @@ and ``forge.py`` adapt the three hosts' already-loaded models to it.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -277,7 +277,7 @@ class Refiner:
         self._ref_key = key
         return self._ref_latent
 
-    def _conds(self, batch: int):
+    def _conds(self):
         if self._cond is None:
             self._cond = self.host.empty_cond()
         cond = self._cond.to(self.host.device)
@@ -298,7 +298,7 @@ class Refiner:
         noise = self._noise(lat.shape).to(dev)
         sigmas = sampling.tail(sampling.schedule(host.discrete_sigmas(), opts.steps, opts.scheduler),
                                opts.active_steps).to(dev)
-        cond, uncond = self._conds(b)
+        cond, uncond = self._conds()
         bank.sample_sigmas = sigmas
         x = lat + noise * sigmas[0]
         calls = [0]
@@ -357,11 +357,3 @@ def refine_frames(host: SDHost, frames, reference, masks=None, options: RefineOp
             j = i + opts.frames_per_batch
             out.append(r.refine(x[i:j], None if m is None else m[i:j]))
     return _back(torch.cat(out), kind)
-
-
-def iter_refined(host: SDHost, batches: Iterable, reference, options: RefineOptions | None = None,
-                 cond=None, uncond=None, progress=None) -> Iterator:
-    """Streaming form: ``batches`` yields (frames, masks) pairs; yields refined frames."""
-    with Refiner(host, reference, options, cond, uncond, progress) as r:
-        for frames, masks in batches:
-            yield r.refine(frames, masks)

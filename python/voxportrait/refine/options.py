@@ -14,7 +14,13 @@ REGIONS = ("mouth", "face", "full")
 
 
 class RefineError(ValueError):
-    """A refinement setting or input that cannot work, with what to do instead."""
+    """A refinement setting or input that cannot work, with what to do instead.
+
+    ``field`` names the :class:`RefineOptions` field at fault, when one is."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -50,31 +56,31 @@ class RefineOptions:
 
     def validate(self) -> "RefineOptions":
         """Returns self, or raises RefineError naming the bad setting."""
-        def bad(msg):
-            raise RefineError(msg)
+        def bad(field, msg):
+            raise RefineError(msg, field)
 
         if not (isinstance(self.strength, (int, float)) and math.isfinite(self.strength) and 0.0 <= self.strength <= 1.0):
-            bad(f"refine strength must be between 0 and 1, got {self.strength!r}")
+            bad("strength", f"refine strength must be between 0 and 1, got {self.strength!r}")
         if not (isinstance(self.steps, int) and 1 <= self.steps <= 200):
-            bad(f"refine steps must be an integer from 1 to 200, got {self.steps!r}")
+            bad("steps", f"refine steps must be an integer from 1 to 200, got {self.steps!r}")
         if self.sampler not in SAMPLERS:
-            bad(f"unknown refine sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+            bad("sampler", f"unknown refine sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.scheduler not in SCHEDULERS:
-            bad(f"unknown refine scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+            bad("scheduler", f"unknown refine scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
         if self.region not in REGIONS:
-            bad(f"unknown refine region {self.region!r}; choose one of {', '.join(REGIONS)}")
+            bad("region", f"unknown refine region {self.region!r}; choose one of {', '.join(REGIONS)}")
         for name in ("cfg", "reference_fidelity", "cross_frame_weight"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 30.0):
-                bad(f"refine {name.replace('_', ' ')} must be between 0 and 30, got {v!r}")
+                bad(name, f"refine {name.replace('_', ' ')} must be between 0 and 30, got {v!r}")
         if not (isinstance(self.frames_per_batch, int) and 1 <= self.frames_per_batch <= 64):
-            bad(f"refine frames per batch must be from 1 to 64, got {self.frames_per_batch!r}")
+            bad("frames_per_batch", f"refine frames per batch must be from 1 to 64, got {self.frames_per_batch!r}")
         if not (isinstance(self.feather, int) and 0 <= self.feather <= 128):
-            bad(f"refine feather must be from 0 to 128 pixels, got {self.feather!r}")
+            bad("feather", f"refine feather must be from 0 to 128 pixels, got {self.feather!r}")
         if not (isinstance(self.work_size, int) and 64 <= self.work_size <= 2048):
-            bad(f"refine work size must be from 64 to 2048 pixels, got {self.work_size!r}")
+            bad("work_size", f"refine work size must be from 64 to 2048 pixels, got {self.work_size!r}")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**64):
-            bad(f"refine seed must be a non-negative 64-bit integer, got {self.seed!r}")
+            bad("seed", f"refine seed must be a non-negative 64-bit integer, got {self.seed!r}")
         return self
 
     @property

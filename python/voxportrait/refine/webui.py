@@ -142,8 +142,7 @@ def _hacked_forward(block, key, bank: FrameAttention, original):
             return original(x, context, *args, **kwargs)
         n = block.norm1(x)
         attn = block.attn1
-        extra = bank.extra_tokens(key, n)
-        ctx = torch.cat([n] + extra, dim=1) if extra else n
+        ctx = bank.context(key, n)
         out = biased_attention(attn.to_q(n), attn.to_k(ctx), attn.to_v(ctx), attn.heads,
                                bank.bias(key, n.device, n.dtype))
         x = attn.to_out(out) + x

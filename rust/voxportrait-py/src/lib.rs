@@ -476,17 +476,9 @@ impl PyFrameWriter {
         if width == 0 || height == 0 {
             return Err(InputError::new_err("the frame size must be at least 1x1"));
         }
-        let clip = match audio {
-            Some(a) if sample_rate > 0 => Some(core::audio::AudioClip::new(a.as_array().to_vec(), sample_rate)),
-            Some(_) => return Err(InputError::new_err("audio needs its sample_rate")),
-            None => None,
-        };
+        let clip = clip_arg(audio, sample_rate)?;
         let sink = run(py, move || {
-            core::video::check_output_writable(&output)?;
-            let ff = match format {
-                OutputFormat::Mp4 => Some(core::video::find_ffmpeg(ffmpeg.as_deref(), &ffmpeg_candidates)?),
-                _ => None,
-            };
+            let ff = checked_output(&output, format, ffmpeg.as_deref(), &ffmpeg_candidates)?;
             core::pipeline::open_sink(&output, format, width, height, fps, clip.as_ref(), ff.as_ref())
         })?;
         Ok(Self { sink: Mutex::new(Some(sink)), width, height })
@@ -1010,24 +1002,10 @@ impl PyRenderer {
     ) -> PyResult<u64> {
         let track = track_from_arrays(fps, &expression, &head, &gaze)?;
         let format = guarded(|| OutputFormat::parse(format))?;
-        let clip = match audio {
-            Some(a) if sample_rate > 0 => Some(core::audio::AudioClip::new(
-                a.as_array().to_vec(),
-                sample_rate,
-            )),
-            Some(_) => return Err(InputError::new_err("audio needs its sample_rate")),
-            None => None,
-        };
+        let clip = clip_arg(audio, sample_rate)?;
         let renderer = self.inner.clone();
         with_progress(py, progress, move |cb| {
-            core::video::check_output_writable(&output)?;
-            let ff = match format {
-                OutputFormat::Mp4 => Some(core::video::find_ffmpeg(
-                    ffmpeg.as_deref(),
-                    &ffmpeg_candidates,
-                )?),
-                _ => None,
-            };
+            let ff = checked_output(&output, format, ffmpeg.as_deref(), &ffmpeg_candidates)?;
             core::pipeline::render_to_file(
                 &renderer,
                 &track,
@@ -1038,6 +1016,34 @@ impl PyRenderer {
                 cb,
             )
         })
+    }
+}
+
+/// Mono float samples plus their rate from Python as an audio clip (None
+/// without samples); samples without a rate are an input error.
+fn clip_arg(
+    audio: Option<PyReadonlyArray1<'_, f32>>,
+    sample_rate: u32,
+) -> PyResult<Option<core::audio::AudioClip>> {
+    match audio {
+        Some(a) if sample_rate > 0 => Ok(Some(core::audio::AudioClip::new(a.as_array().to_vec(), sample_rate))),
+        Some(_) => Err(InputError::new_err("audio needs its sample_rate")),
+        None => Ok(None),
+    }
+}
+
+/// Checks that `output` can be written and finds the ffmpeg its `format`
+/// needs (MP4 only), before any frame is made.
+fn checked_output(
+    output: &std::path::Path,
+    format: OutputFormat,
+    ffmpeg: Option<&std::path::Path>,
+    candidates: &[PathBuf],
+) -> core::Result<Option<core::video::Ffmpeg>> {
+    core::video::check_output_writable(output)?;
+    match format {
+        OutputFormat::Mp4 => core::video::find_ffmpeg(ffmpeg, candidates).map(Some),
+        _ => Ok(None),
     }
 }
 
