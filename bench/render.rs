@@ -92,7 +92,8 @@ fn reference_render(r: &Renderer, m: &MotionFrame, map: &mut [[f32; 2]], out: &m
                     (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
                 };
                 let (e0, e1, e2) = (edge(t[0], t[1]), edge(t[1], t[2]), edge(t[2], t[0]));
-                let inside = (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0) || (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
+                let inside =
+                    (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0) || (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
                 if inside {
                     let (sx, sy) = aff.apply(p[0], p[1]);
                     map[y * w + x] = [sx, sy];
@@ -117,7 +118,13 @@ fn main() {
         ..Default::default()
     };
     let face = analyzer.analyze(&img, &opts).unwrap().remove(0);
-    let framed = framing::frame(&img, &face, analyzer.canonical(), Framing::Resize { size: 512 }).unwrap();
+    let framed = framing::frame(
+        &img,
+        &face,
+        analyzer.canonical(),
+        Framing::Resize { size: 512 },
+    )
+    .unwrap();
     let r = Renderer::new(framed.image, &framed.face, analyzer.canonical()).unwrap();
     let (w, h) = (r.width() as usize, r.height() as usize);
     let mut out = vec![0u8; w * h * 3];
@@ -130,7 +137,10 @@ fn main() {
     let reference = per_frame(1, &frames[..frames.len().min(25)], |m| {
         reference_render(&r, m, &mut map, &mut out)
     });
-    println!("renderer, {w}x{h}, {} frames of real speech motion, {threads} threads", frames.len());
+    println!(
+        "renderer, {w}x{h}, {} frames of real speech motion, {threads} threads",
+        frames.len()
+    );
     println!("  frame copy (floor)         {:>8.3} ms", copy * 1e3);
     println!(
         "  mesh renderer              {:>8.3} ms  {:>7.1} fps",

@@ -53,7 +53,12 @@ pub enum LengthMode {
 impl LengthMode {
     /// Parses "loop", "pad", "cut" or "pingpong" ("ping-pong").
     pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "")
+            .as_str()
+        {
             "loop" => Ok(Self::Loop),
             "pad" => Ok(Self::Pad),
             "cut" => Ok(Self::Cut),
@@ -95,10 +100,17 @@ pub enum DubRegion {
 impl DubRegion {
     /// Parses "lower-face" ("lower_face", "face") or "mouth".
     pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', '_', ' '], "")
+            .as_str()
+        {
             "lowerface" | "face" => Ok(Self::LowerFace),
             "mouth" | "mouthonly" => Ok(Self::Mouth),
-            other => Err(Error::Input(format!("unknown dub region {other:?}; use lower-face or mouth"))),
+            other => Err(Error::Input(format!(
+                "unknown dub region {other:?}; use lower-face or mouth"
+            ))),
         }
     }
 }
@@ -119,7 +131,9 @@ impl MouthTemplate {
         match s.trim().to_ascii_lowercase().as_str() {
             "neutral" => Ok(Self::Neutral),
             "smile" => Ok(Self::Smile),
-            other => Err(Error::Input(format!("unknown mouth template {other:?}; use neutral or smile"))),
+            other => Err(Error::Input(format!(
+                "unknown mouth template {other:?}; use neutral or smile"
+            ))),
         }
     }
 
@@ -147,10 +161,16 @@ struct FrameSpill {
 
 impl FrameSpill {
     fn new(frame_bytes: usize) -> Result<Self> {
-        let tmp = tempfile::NamedTempFile::new()
-            .map_err(|e| Error::Output(format!("cannot create a temporary file for ping-pong: {e}")))?;
+        let tmp = tempfile::NamedTempFile::new().map_err(|e| {
+            Error::Output(format!("cannot create a temporary file for ping-pong: {e}"))
+        })?;
         let (file, path) = tmp.into_parts();
-        Ok(Self { file, _tmp: path, frame_bytes, frames: 0 })
+        Ok(Self {
+            file,
+            _tmp: path,
+            frame_bytes,
+            frames: 0,
+        })
     }
 
     fn push(&mut self, frame: &[u8]) -> Result<()> {
@@ -414,7 +434,10 @@ impl Dubber {
             fade: 0.0,
             region: opts.region,
             template: opts.template,
-            masks: FrameMasks { face: Vec::new(), mouth: Vec::new() },
+            masks: FrameMasks {
+                face: Vec::new(),
+                mouth: Vec::new(),
+            },
             dubbed: 0,
         })
     }
@@ -457,7 +480,10 @@ impl Dubber {
             ..target.expression
         };
         self.template.apply(&mut expression);
-        let m = MotionFrame { expression, ..Default::default() };
+        let m = MotionFrame {
+            expression,
+            ..Default::default()
+        };
         let r = Renderer::new(img, &f, self.analyzer.canonical())?;
         let mut out = r.source().as_raw().clone();
         let mouth_only = self.region == DubRegion::Mouth;
@@ -466,8 +492,16 @@ impl Dubber {
             // Blend towards the source: by the cross-fade, and (mouth only)
             // by the feathered mouth mask.
             let (fade, mask) = (self.fade, &self.masks.mouth);
-            for (k, (o, s)) in out.chunks_exact_mut(3).zip(r.source().as_raw().chunks_exact(3)).enumerate() {
-                let a = if mouth_only { fade * mask[k] as f32 / 255.0 } else { fade };
+            for (k, (o, s)) in out
+                .chunks_exact_mut(3)
+                .zip(r.source().as_raw().chunks_exact(3))
+                .enumerate()
+            {
+                let a = if mouth_only {
+                    fade * mask[k] as f32 / 255.0
+                } else {
+                    fade
+                };
                 for c in 0..3 {
                     o[c] = (s[c] as f32 + (o[c] as f32 - s[c] as f32) * a + 0.5) as u8;
                 }
@@ -531,7 +565,10 @@ pub fn dub(
         LengthMode::Cut => speech_frames.min(video_frames.max(1)),
     };
     if total == 0 {
-        return Err(Error::input(audio_path, "speech is too short for one frame"));
+        return Err(Error::input(
+            audio_path,
+            "speech is too short for one frame",
+        ));
     }
     let soundtrack = soundtrack(&speech, video_path, &info, opts.mix_original, total, fps)?;
     let mut sink: Box<dyn FrameSink> = Box::new(Mp4Sink::create(
@@ -548,7 +585,9 @@ pub fn dub(
     let mut read = 0u64;
     let frame_bytes = info.width as usize * info.height as usize * 3;
     let mut spill = match opts.length {
-        LengthMode::PingPong if total > video_frames.saturating_sub(1) => Some(FrameSpill::new(frame_bytes)?),
+        LengthMode::PingPong if total > video_frames.saturating_sub(1) => {
+            Some(FrameSpill::new(frame_bytes)?)
+        }
         _ => None,
     };
     let mut exhausted = false;
@@ -569,7 +608,10 @@ pub fn dub(
         } else if opts.length == LengthMode::Loop {
             reader = VideoReader::open(&ffmpeg, video_path, Some(fps))?;
             if !reader.read_frame(&mut frame)? {
-                return Err(Error::input(video_path, "video could not be read again to loop"));
+                return Err(Error::input(
+                    video_path,
+                    "video could not be read again to loop",
+                ));
             }
             dubber.cut();
         } else {
@@ -629,7 +671,6 @@ mod tests {
     use crate::render::Framing;
     use crate::testdata::{correlation, example, fixture};
 
-
     #[test]
     fn one_euro_keeps_still_values_still_and_follows_motion() {
         let mut f = OneEuro::new(25.0, 1.5, 0.05);
@@ -640,7 +681,9 @@ mod tests {
             f.filter(&mut v);
             out.push(v[0]);
         }
-        let spread = out[25..].iter().fold(0.0f32, |m, v| m.max((v - 100.0).abs()));
+        let spread = out[25..]
+            .iter()
+            .fold(0.0f32, |m, v| m.max((v - 100.0).abs()));
         assert!(spread < 0.15, "noise reduced: {spread}");
         f.reset();
         let mut v = [0.0];
@@ -650,7 +693,10 @@ mod tests {
             f.filter(&mut v);
             out.push(v[0]);
         }
-        assert!((out.last().unwrap() - 50.0).abs() < 1.0, "a step is followed");
+        assert!(
+            (out.last().unwrap() - 50.0).abs() < 1.0,
+            "a step is followed"
+        );
     }
 
     /// A synthetic talking video (the example photo rendered with its own
@@ -669,11 +715,24 @@ mod tests {
             head_scale: 0.0,
             ..Default::default()
         };
-        animate(&example("portrait.png"), &fixture("speech_1s.wav"), &source, &opts, &mut |_, _| true)
-            .unwrap();
+        animate(
+            &example("portrait.png"),
+            &fixture("speech_1s.wav"),
+            &source,
+            &opts,
+            &mut |_, _| true,
+        )
+        .unwrap();
         let out = dir.path().join("dubbed.mp4");
         let new_speech = example("speech.wav");
-        let report = dub(&source, &new_speech, &out, &DubOptions::default(), &mut |_, _| true).unwrap();
+        let report = dub(
+            &source,
+            &new_speech,
+            &out,
+            &DubOptions::default(),
+            &mut |_, _| true,
+        )
+        .unwrap();
         // Loop mode: as long as the new speech (7.84 s at 25 fps).
         assert_eq!(report.frames, 196);
         assert!(report.dubbed_frames >= 190, "{report:?}");
@@ -712,7 +771,13 @@ mod tests {
             let have_src = src_reader.read_frame(&mut sbuf).unwrap();
             let img = RgbImage::from_raw(256, 256, buf.clone()).unwrap();
             let f = analyzer
-                .analyze(&img, &AnalyzeOptions { iris: false, ..Default::default() })
+                .analyze(
+                    &img,
+                    &AnalyzeOptions {
+                        iris: false,
+                        ..Default::default()
+                    },
+                )
                 .unwrap()
                 .remove(0);
             let gap = (f.landmarks[14][1] - f.landmarks[13][1]) / f.interocular();
@@ -743,17 +808,30 @@ mod tests {
         for text in ["pingpong", "ping-pong", "PING_PONG"] {
             assert_eq!(LengthMode::parse(text).unwrap(), LengthMode::PingPong);
         }
-        assert!(LengthMode::parse("bounce").unwrap_err().to_string().contains("pingpong"));
+        assert!(LengthMode::parse("bounce")
+            .unwrap_err()
+            .to_string()
+            .contains("pingpong"));
     }
 
     #[test]
     fn region_and_template_parse_and_the_smile_spreads_the_lips() {
-        assert_eq!(DubRegion::parse("lower-face").unwrap(), DubRegion::LowerFace);
+        assert_eq!(
+            DubRegion::parse("lower-face").unwrap(),
+            DubRegion::LowerFace
+        );
         assert_eq!(DubRegion::parse("Mouth").unwrap(), DubRegion::Mouth);
-        assert!(DubRegion::parse("eyes").unwrap_err().to_string().contains("lower-face or mouth"));
+        assert!(DubRegion::parse("eyes")
+            .unwrap_err()
+            .to_string()
+            .contains("lower-face or mouth"));
         assert_eq!(MouthTemplate::parse("smile").unwrap(), MouthTemplate::Smile);
         assert!(MouthTemplate::parse("frown").is_err());
-        let mut e = Expression { jaw_open: 0.4, lip_spread: 0.5, ..Default::default() };
+        let mut e = Expression {
+            jaw_open: 0.4,
+            lip_spread: 0.5,
+            ..Default::default()
+        };
         MouthTemplate::Neutral.apply(&mut e);
         assert_eq!(e.lip_spread, 0.5);
         MouthTemplate::Smile.apply(&mut e);
@@ -762,11 +840,19 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_video_is_a_clear_error() {
-        let Ok(_) = video::find_ffmpeg(None, &[]) else { return };
+        let Ok(_) = video::find_ffmpeg(None, &[]) else {
+            return;
+        };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("x.mp4");
-        let e = dub(&fixture("speech_1s.wav"), &fixture("speech_1s.wav"), &out, &DubOptions::default(), &mut |_, _| true)
-            .unwrap_err();
+        let e = dub(
+            &fixture("speech_1s.wav"),
+            &fixture("speech_1s.wav"),
+            &out,
+            &DubOptions::default(),
+            &mut |_, _| true,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("no video stream"), "{e}");
         assert!(!out.exists());
     }

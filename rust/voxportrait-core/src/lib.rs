@@ -20,8 +20,8 @@ pub mod error;
 pub mod face;
 pub mod motion;
 pub mod pipeline;
-pub mod reenact;
 pub mod portrait;
+pub mod reenact;
 pub mod render;
 pub mod video;
 

@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::audio::{self, AudioClip, LoadOptions};
-use crate::motion::MotionTrack;
 use crate::error::{Error, Result};
 use crate::face::analyze::{AnalyzeOptions, FaceAnalyzer};
 use crate::face::FaceAnchor;
@@ -16,6 +15,7 @@ use crate::motion::blink::{BlinkOptions, BrowOptions};
 use crate::motion::coarticulation::CoarticulationOptions;
 use crate::motion::engine::{audio_to_motion, idle_motion, MotionOptions, VisemeEngine};
 use crate::motion::head::{HeadOptions, HeadPreset};
+use crate::motion::MotionTrack;
 use crate::portrait;
 use crate::render::{framing, Framing, MouthWarpRenderer, Renderer};
 use crate::video::{self, Fps, FrameSink, GifSink, Mp4Sink, OutputFormat, PngSequenceSink};
@@ -107,7 +107,12 @@ fn reference_motion(
     use crate::reenact::{motion_from_frames, Parts, ReenactOptions};
     let opts = ReenactOptions {
         relative: true,
-        parts: Parts { pose: reference.pose, eyes: reference.blinks, brows: false, mouth: false },
+        parts: Parts {
+            pose: reference.pose,
+            eyes: reference.blinks,
+            brows: false,
+            mouth: false,
+        },
         ..Default::default()
     };
     let named = |e: Error| match e {
@@ -370,11 +375,18 @@ pub fn animate(
         _ => None,
     };
 
-    let renderer = prepare_renderer(&portrait, opts.framing, opts.face_index, opts.mouth_fraction)?;
+    let renderer = prepare_renderer(
+        &portrait,
+        opts.framing,
+        opts.face_index,
+        opts.mouth_fraction,
+    )?;
     let (width, height) = renderer.dimensions();
     let motion_opts = opts.motion_options();
     let mut track = if clip.is_silent() {
-        let frames = opts.fps.frame_count(clip.samples.len() as u64, clip.sample_rate);
+        let frames = opts
+            .fps
+            .frame_count(clip.samples.len() as u64, clip.sample_rate);
         let mut t = idle_motion(clip.duration_seconds().max(1e-3), &motion_opts)?;
         t.frames.resize(frames as usize, Default::default());
         t
@@ -442,13 +454,23 @@ mod tests {
                 })
                 .collect(),
         };
-        let mut track = MotionTrack { fps, frames: (0..6).map(spoken).collect() };
+        let mut track = MotionTrack {
+            fps,
+            frames: (0..6).map(spoken).collect(),
+        };
         apply_reference(&mut track, &reference, true, false);
         let yaw: Vec<f32> = track.frames.iter().map(|f| f.head.yaw).collect();
         assert_eq!(yaw, [0.0, 1.0, 2.0, 1.0, 0.0, 1.0]); // ping-pong through the reference
         assert!(track.frames.iter().all(|f| f.expression.blink_left == 0.5));
-        assert!(track.frames.iter().enumerate().all(|(i, f)| f.expression.jaw_open == 0.1 * i as f32));
-        let mut track = MotionTrack { fps, frames: (0..6).map(spoken).collect() };
+        assert!(track
+            .frames
+            .iter()
+            .enumerate()
+            .all(|(i, f)| f.expression.jaw_open == 0.1 * i as f32));
+        let mut track = MotionTrack {
+            fps,
+            frames: (0..6).map(spoken).collect(),
+        };
         apply_reference(&mut track, &reference, false, true);
         assert_eq!(track.frames[2].expression.blink_left, 1.0);
         assert!(track.frames.iter().all(|f| f.head.yaw == 9.0));

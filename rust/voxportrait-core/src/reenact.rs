@@ -106,11 +106,19 @@ impl ExpressionFitter {
             let mut atr = [0.0f64; 9];
             for a in 0..9 {
                 for b in a..9 {
-                    let s: f64 = cols[a].iter().zip(&cols[b]).map(|(p, q)| (*p as f64) * (*q as f64)).sum();
+                    let s: f64 = cols[a]
+                        .iter()
+                        .zip(&cols[b])
+                        .map(|(p, q)| (*p as f64) * (*q as f64))
+                        .sum();
                     ata[a][b] = s;
                     ata[b][a] = s;
                 }
-                atr[a] = cols[a].iter().zip(&r).map(|(p, q)| (*p as f64) * (*q as f64)).sum::<f64>()
+                atr[a] = cols[a]
+                    .iter()
+                    .zip(&r)
+                    .map(|(p, q)| (*p as f64) * (*q as f64))
+                    .sum::<f64>()
                     - self.lambda as f64 * x[a] as f64;
                 ata[a][a] += if active(a) { self.lambda as f64 } else { 1.0 };
             }
@@ -263,7 +271,10 @@ impl MotionFitter {
         crate::dub::smooth_face(&mut self.smoother, &mut f, canonical)?;
         let pose = f.pose.pose;
         let shape = to_canonical(&pose, &f.landmarks);
-        let (ref_pose, neutral) = self.first.get_or_insert_with(|| (pose, shape.clone())).clone();
+        let (ref_pose, neutral) = self
+            .first
+            .get_or_insert_with(|| (pose, shape.clone()))
+            .clone();
         let neutral = if opts.relative {
             neutral
         } else {
@@ -340,7 +351,8 @@ pub fn motion_from_frames(
     }
     if !fitter.found_face() {
         return Err(Error::Input(
-            "no face found in any frame of the driving video; use a video where a face is visible".into(),
+            "no face found in any frame of the driving video; use a video where a face is visible"
+                .into(),
         ));
     }
     Ok(MotionTrack {
@@ -437,7 +449,6 @@ mod tests {
     use crate::testdata::{correlation, example, fixture};
     use crate::video::{Fps, FrameSink, Mp4Sink};
 
-
     #[test]
     fn the_fitter_recovers_expressions_it_is_given() {
         let analyzer = FaceAnalyzer::shared().unwrap();
@@ -488,13 +499,18 @@ mod tests {
         let (got, sound) = motion_from_video(&path, &opts, &ffmpeg, &mut |_, _| true).unwrap();
         assert!(sound.is_none());
         assert_eq!(got.frames.len(), track.frames.len());
-        let col = |t: &MotionTrack, f: &dyn Fn(&MotionFrame) -> f32| t.frames.iter().map(f).collect::<Vec<f32>>();
+        let col = |t: &MotionTrack, f: &dyn Fn(&MotionFrame) -> f32| {
+            t.frames.iter().map(f).collect::<Vec<f32>>()
+        };
         let jaw = correlation(
             &col(&track, &|m| m.expression.jaw_open),
             &col(&got, &|m| m.expression.jaw_open),
         );
         let yaw = correlation(&col(&track, &|m| m.head.yaw), &col(&got, &|m| m.head.yaw));
-        let pitch = correlation(&col(&track, &|m| m.head.pitch), &col(&got, &|m| m.head.pitch));
+        let pitch = correlation(
+            &col(&track, &|m| m.head.pitch),
+            &col(&got, &|m| m.head.pitch),
+        );
         let roll = correlation(&col(&track, &|m| m.head.roll), &col(&got, &|m| m.head.roll));
         // The mouth opening the coefficients make (jaw opening and lip
         // closure trade off: a closed mouth with the jaw down looks like a
@@ -511,7 +527,10 @@ mod tests {
             "reenact: r(mouth opening) {opening:.3}, r(jaw_open) {jaw:.3}, r(yaw) {yaw:.3}, \
              r(pitch) {pitch:.3}, r(roll) {roll:.3}"
         );
-        assert!(opening >= 0.9 && yaw >= 0.9 && roll >= 0.9, "{opening} {jaw} {yaw} {pitch} {roll}");
+        assert!(
+            opening >= 0.9 && yaw >= 0.9 && roll >= 0.9,
+            "{opening} {jaw} {yaw} {pitch} {roll}"
+        );
         let _ = fixture;
     }
 }

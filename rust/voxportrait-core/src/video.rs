@@ -906,7 +906,11 @@ fn parse_video_info(text: &str) -> Option<VideoInfo> {
         let hms = d.split(',').next()?.trim();
         let mut it = hms.split(':');
         let (h, m, s) = (it.next()?, it.next()?, it.next()?);
-        Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+        Some(
+            h.parse::<f64>().ok()? * 3600.0
+                + m.parse::<f64>().ok()? * 60.0
+                + s.parse::<f64>().ok()?,
+        )
     });
     let has_audio = text
         .lines()
@@ -978,7 +982,11 @@ impl VideoReader {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Encoder(format!("reading decoded frames failed: {e}"))),
+                Err(e) => {
+                    return Err(Error::Encoder(format!(
+                        "reading decoded frames failed: {e}"
+                    )))
+                }
             }
         }
         if filled == self.frame_bytes {
@@ -988,7 +996,11 @@ impl VideoReader {
             return Ok(false); // already at the end
         };
         let status = child.wait().ok();
-        let log = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let log = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         match status {
             Some(s) if s.success() => Ok(false),
             _ => Err(Error::Encoder(format!(
@@ -1022,6 +1034,9 @@ mod reader_tests {
         assert!(info.has_audio);
         let silent = text.replace("Stream #0:1[0x2](und): Audio", "Stream #0:1: Data");
         assert!(!parse_video_info(&silent).unwrap().has_audio);
-        assert!(parse_video_info("Input #0, wav, from 'a.wav':\n  Stream #0:0: Audio: pcm_s16le").is_none());
+        assert!(
+            parse_video_info("Input #0, wav, from 'a.wav':\n  Stream #0:0: Audio: pcm_s16le")
+                .is_none()
+        );
     }
 }

@@ -395,15 +395,27 @@ fn reenact<'py>(
     let framing = guarded(|| core::render::Framing::parse(framing, size))?;
     let opts = ReenactOptions {
         relative,
-        parts: Parts { pose, eyes, brows, mouth },
+        parts: Parts {
+            pose,
+            eyes,
+            brows,
+            mouth,
+        },
         smooth_min_cutoff: smoothing,
         face_index: 0,
         portrait_pose: None,
     };
     let report = with_progress(py, progress, move |cb| {
         core::reenact::reenact(
-            &image, &video, &output, framing, face_index, &opts, ffmpeg.as_deref(),
-            &ffmpeg_candidates, cb,
+            &image,
+            &video,
+            &output,
+            framing,
+            face_index,
+            &opts,
+            ffmpeg.as_deref(),
+            &ffmpeg_candidates,
+            cb,
         )
     })?;
     let d = PyDict::new(py);
@@ -479,9 +491,21 @@ impl PyFrameWriter {
         let clip = clip_arg(audio, sample_rate)?;
         let sink = run(py, move || {
             let ff = checked_output(&output, format, ffmpeg.as_deref(), &ffmpeg_candidates)?;
-            core::pipeline::open_sink(&output, format, width, height, fps, clip.as_ref(), ff.as_ref())
+            core::pipeline::open_sink(
+                &output,
+                format,
+                width,
+                height,
+                fps,
+                clip.as_ref(),
+                ff.as_ref(),
+            )
         })?;
-        Ok(Self { sink: Mutex::new(Some(sink)), width, height })
+        Ok(Self {
+            sink: Mutex::new(Some(sink)),
+            width,
+            height,
+        })
     }
 
     /// Appends `(n, H, W, 3)` or `(H, W, 3)` uint8 frames.
@@ -566,7 +590,9 @@ impl PyDubber {
             ..Default::default()
         };
         let inner = run(py, || core::dub::Dubber::new(fps, &opts))?;
-        Ok(Self { inner: Mutex::new(inner) })
+        Ok(Self {
+            inner: Mutex::new(inner),
+        })
     }
 
     /// Dubs one `(H, W, 3)` uint8 frame to the 9 expression coefficients
@@ -610,7 +636,13 @@ struct PyMotionFitter {
 impl PyMotionFitter {
     #[new]
     #[pyo3(signature = (fps, relative=true, smoothing=1.5, face_index=0))]
-    fn new(py: Python<'_>, fps: (u32, u32), relative: bool, smoothing: f32, face_index: usize) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        fps: (u32, u32),
+        relative: bool,
+        smoothing: f32,
+        face_index: usize,
+    ) -> PyResult<Self> {
         let fps = guarded(|| Fps::new(fps.0, fps.1))?;
         let opts = core::reenact::ReenactOptions {
             relative,
@@ -619,11 +651,17 @@ impl PyMotionFitter {
             ..Default::default()
         };
         let inner = run(py, || core::reenact::MotionFitter::new(fps, &opts))?;
-        Ok(Self { inner: Mutex::new(inner) })
+        Ok(Self {
+            inner: Mutex::new(inner),
+        })
     }
 
     /// Motion of the next `(H, W, 3)` uint8 frame: (expression [9], head [6]).
-    fn push(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<(Vec<f32>, Vec<f32>, bool)> {
+    fn push(
+        &self,
+        py: Python<'_>,
+        frame: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<f32>, Vec<f32>, bool)> {
         let img = image_arg(py, frame)?;
         let (m, found) = run(py, || {
             let mut f = self
@@ -633,7 +671,11 @@ impl PyMotionFitter {
             let m = f.push(&img)?;
             Ok((m, f.found_face()))
         })?;
-        Ok((m.expression.to_array().to_vec(), m.head.to_array().to_vec(), found))
+        Ok((
+            m.expression.to_array().to_vec(),
+            m.head.to_array().to_vec(),
+            found,
+        ))
     }
 }
 
@@ -742,7 +784,6 @@ fn motion_options(
     head_scale=1.0, head_preset="calm", blink_rate=17.0, brow_scale=1.0,
     max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS
 ))]
-
 #[allow(clippy::too_many_arguments)]
 fn audio_to_motion<'py>(
     py: Python<'py>,
@@ -759,7 +800,14 @@ fn audio_to_motion<'py>(
     max_audio_seconds: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = motion_options(
-        fps, engine, seed, mouth_scale, head_scale, head_preset, blink_rate, brow_scale,
+        fps,
+        engine,
+        seed,
+        mouth_scale,
+        head_scale,
+        head_preset,
+        blink_rate,
+        brow_scale,
     )?;
     let (clip, name) = if let Ok(arr) = audio.extract::<PyReadonlyArray1<'py, f32>>() {
         let rate = sample_rate
@@ -774,7 +822,12 @@ fn audio_to_motion<'py>(
             InputError::new_err("audio must be a file path or a float32 numpy array")
         })?;
         let clip = run(py, || {
-            core::audio::load(&path, &core::audio::LoadOptions { max_seconds: max_audio_seconds })
+            core::audio::load(
+                &path,
+                &core::audio::LoadOptions {
+                    max_seconds: max_audio_seconds,
+                },
+            )
         })?;
         (clip, path.to_string_lossy().into_owned())
     };
@@ -808,7 +861,14 @@ fn idle_motion<'py>(
     blink_rate: f32,
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = motion_options(
-        fps, "energy", seed, 1.0, head_scale, head_preset, blink_rate, 1.0,
+        fps,
+        "energy",
+        seed,
+        1.0,
+        head_scale,
+        head_preset,
+        blink_rate,
+        1.0,
     )?;
     let track = run(py, || core::motion::engine::idle_motion(seconds, &opts))?;
     motion_dict(py, &track, None, "")
@@ -1026,7 +1086,10 @@ fn clip_arg(
     sample_rate: u32,
 ) -> PyResult<Option<core::audio::AudioClip>> {
     match audio {
-        Some(a) if sample_rate > 0 => Ok(Some(core::audio::AudioClip::new(a.as_array().to_vec(), sample_rate))),
+        Some(a) if sample_rate > 0 => Ok(Some(core::audio::AudioClip::new(
+            a.as_array().to_vec(),
+            sample_rate,
+        ))),
         Some(_) => Err(InputError::new_err("audio needs its sample_rate")),
         None => Ok(None),
     }
@@ -1240,8 +1303,9 @@ fn whisper_features<'py>(
         let clip = core::audio::resample(&clip, SAMPLE_RATE)?;
         WhisperEncoder::shared()?.features(&clip.samples)
     })?;
-    let array = numpy::ndarray::Array2::from_shape_vec((features.frames, FEATURE_DIM), features.data)
-        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    let array =
+        numpy::ndarray::Array2::from_shape_vec((features.frames, FEATURE_DIM), features.data)
+            .map_err(|e| InternalError::new_err(e.to_string()))?;
     Ok(array.into_pyarray(py))
 }
 

@@ -279,7 +279,14 @@ impl FaceAnalyzer {
             h: side,
             rotation: 0.0,
         };
-        let input = crop_to_chw_filtered(img, &square, size, (-1.0, 1.0), Border::Zero, DETECT_PREFILTER);
+        let input = crop_to_chw_filtered(
+            img,
+            &square,
+            size,
+            (-1.0, 1.0),
+            Border::Zero,
+            DETECT_PREFILTER,
+        );
         let x = Tensor::from_vec(input, (1, 3, size, size), &self.device).map_err(internal)?;
         let net = match kind {
             DetectorKind::ShortRange => &self.short,
@@ -327,7 +334,14 @@ impl FaceAnalyzer {
     /// Runs the mesh network in `roi`; returns landmarks in pixels and the
     /// presence probability.
     pub fn mesh(&self, img: &RgbImage, roi: &RotatedRect) -> Result<(Vec<[f32; 3]>, f32)> {
-        let input = crop_to_chw_filtered(img, roi, MESH_INPUT, (0.0, 1.0), Border::Replicate, LANDMARK_PREFILTER);
+        let input = crop_to_chw_filtered(
+            img,
+            roi,
+            MESH_INPUT,
+            (0.0, 1.0),
+            Border::Replicate,
+            LANDMARK_PREFILTER,
+        );
         let x = Tensor::from_vec(input, (1, 3, MESH_INPUT, MESH_INPUT), &self.device)
             .map_err(internal)?;
         let out = self.mesh.forward(&x).map_err(internal)?;
@@ -355,7 +369,14 @@ impl FaceAnalyzer {
         let n = IRIS_INPUT;
         let mut input = Vec::with_capacity(2 * 3 * n * n);
         for (i, roi) in rois.iter().enumerate() {
-            let mut crop = crop_to_chw_filtered(img, roi, n, (0.0, 1.0), Border::Replicate, LANDMARK_PREFILTER);
+            let mut crop = crop_to_chw_filtered(
+                img,
+                roi,
+                n,
+                (0.0, 1.0),
+                Border::Replicate,
+                LANDMARK_PREFILTER,
+            );
             if i == 1 {
                 flip_chw(&mut crop, n);
             }
@@ -532,9 +553,9 @@ impl<'a> FaceTracker<'a> {
         else {
             return Ok(None);
         };
-        let face = self
-            .analyzer
-            .face_from_roi(img, d, RotatedRect::from_detection(&d), self.iris)?;
+        let face =
+            self.analyzer
+                .face_from_roi(img, d, RotatedRect::from_detection(&d), self.iris)?;
         if face.presence < MIN_PRESENCE {
             return Ok(None);
         }
@@ -607,8 +628,12 @@ mod tests {
     /// network's first 16 contour points (MediaPipe's
     /// `UpdateFaceLandmarksCalculator` table).
     const EYE_OUTLINES: [[usize; 16]; 2] = [
-        [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173],
-        [263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398],
+        [
+            33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173,
+        ],
+        [
+            263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
+        ],
     ];
 
     #[test]
@@ -636,13 +661,19 @@ mod tests {
                 })
                 .sum::<f32>()
                 / 16.0;
-            assert!(err < 0.08 * width, "outline error {err} px, eye width {width}");
+            assert!(
+                err < 0.08 * width,
+                "outline error {err} px, eye width {width}"
+            );
             // The iris centre is inside the eye, its radius plausible.
             let (a, b) = (f.landmarks[outline[0]], f.landmarks[outline[8]]);
             let c = eye.iris[0];
             assert!(c[0] > a[0].min(b[0]) && c[0] < a[0].max(b[0]), "{c:?}");
             let r = eye.iris_radius();
-            assert!(r > 0.12 * width && r < 0.4 * width, "radius {r}, width {width}");
+            assert!(
+                r > 0.12 * width && r < 0.4 * width,
+                "radius {r}, width {width}"
+            );
         }
         // She looks at the camera.
         let g = f.gaze().unwrap();

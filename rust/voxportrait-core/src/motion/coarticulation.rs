@@ -119,8 +119,12 @@ pub fn mouth_at(segments: &[VisemeSegment], t: f64) -> Expression {
     let first = segments.partition_point(|s| s.end < t - 0.5);
     let mut jaw = Blend::default();
     let mut close = Blend::default();
-    let (mut pucker, mut spread, mut raise, mut tuck) =
-        (Blend::default(), Blend::default(), Blend::default(), Blend::default());
+    let (mut pucker, mut spread, mut raise, mut tuck) = (
+        Blend::default(),
+        Blend::default(),
+        Blend::default(),
+        Blend::default(),
+    );
     for seg in segments[first..].iter().take_while(|s| s.start <= t + 0.5) {
         let d = dominance(seg.viseme);
         let f = falloff(seg, &d, t);
@@ -241,7 +245,10 @@ mod tests {
         let m = mouth_track(&s, 25.0, 35, &CoarticulationOptions::default());
         assert!(m[5].jaw_open > 0.7);
         let rest = m[30];
-        assert!(rest.jaw_open < 0.01 && rest.lip_pucker.abs() < 0.01, "{rest:?}");
+        assert!(
+            rest.jaw_open < 0.01 && rest.lip_pucker.abs() < 0.01,
+            "{rest:?}"
+        );
     }
 
     #[test]
@@ -254,10 +261,7 @@ mod tests {
         ];
         let during_s = mouth_at(&s, 0.39);
         let early_s = mouth_at(&s, 0.31);
-        assert!(
-            during_s.lip_pucker > 0.3,
-            "no anticipation: {during_s:?}"
-        );
+        assert!(during_s.lip_pucker > 0.3, "no anticipation: {during_s:?}");
         assert!(during_s.lip_pucker > early_s.lip_pucker);
         // But the bilabial in "a-ma" owns the closure outright.
         let s = [

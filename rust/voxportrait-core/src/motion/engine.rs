@@ -50,7 +50,9 @@ impl VisemeEngine {
     /// 50 Hz viseme posteriors of `clip`.
     pub fn posteriors(self, clip: &AudioClip) -> Result<Vec<Posterior>> {
         match self {
-            VisemeEngine::Learned => super::recognizer::VisemeRecognizer::shared()?.posteriors(clip),
+            VisemeEngine::Learned => {
+                super::recognizer::VisemeRecognizer::shared()?.posteriors(clip)
+            }
             VisemeEngine::Energy => Ok(super::energy::viseme_posteriors(clip)),
         }
     }
@@ -207,10 +209,22 @@ mod tests {
             assert_eq!(m.track.frames.len(), n);
             let f = &m.track.frames;
             let open = f.iter().filter(|x| x.expression.jaw_open > 0.3).count();
-            assert!(open > n / 10, "{engine:?}: mouth open on only {open} of {n} frames");
-            assert!(f.iter().any(|x| x.expression.blink_left > 0.8), "{engine:?}: no blink");
-            assert!(f.iter().any(|x| x.head.pitch.abs() > 0.005), "{engine:?}: still head");
-            assert!(m.segments.iter().any(|s| s.viseme == Viseme::PP), "{engine:?}: no PP");
+            assert!(
+                open > n / 10,
+                "{engine:?}: mouth open on only {open} of {n} frames"
+            );
+            assert!(
+                f.iter().any(|x| x.expression.blink_left > 0.8),
+                "{engine:?}: no blink"
+            );
+            assert!(
+                f.iter().any(|x| x.head.pitch.abs() > 0.005),
+                "{engine:?}: still head"
+            );
+            assert!(
+                m.segments.iter().any(|s| s.viseme == Viseme::PP),
+                "{engine:?}: no PP"
+            );
         }
     }
 
@@ -222,7 +236,11 @@ mod tests {
         opts.blink.rate_per_minute = 0.0;
         let m = audio_to_motion(&speech(), &opts).unwrap();
         assert!(m.track.frames.iter().all(|f| f.head == Default::default()));
-        assert!(m.track.frames.iter().all(|f| f.expression.blink_left == 0.0));
+        assert!(m
+            .track
+            .frames
+            .iter()
+            .all(|f| f.expression.blink_left == 0.0));
     }
 
     #[test]

@@ -162,7 +162,11 @@ impl ExpressionBasis {
         let lip_mid = (g.keypoints.upper_lip_inner, g.keypoints.lower_lip_inner);
         let mouth_c = {
             let (a, b) = (v[lip_mid.0], v[lip_mid.1]);
-            [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0, (a[2] + b[2]) / 2.0]
+            [
+                (a[0] + b[0]) / 2.0,
+                (a[1] + b[1]) / 2.0,
+                (a[2] + b[2]) / 2.0,
+            ]
         };
 
         let mut jaw_weight = Vec::with_capacity(v.len());
@@ -306,7 +310,10 @@ impl ExpressionBasis {
                 p[1] += k * (0.7 * wl - 0.3 * wu);
             }
         }
-        for (closure, lid) in [(e.blink_right, &self.lids[0]), (e.blink_left, &self.lids[1])] {
+        for (closure, lid) in [
+            (e.blink_right, &self.lids[0]),
+            (e.blink_left, &self.lids[1]),
+        ] {
             if closure == 0.0 {
                 continue;
             }
@@ -340,7 +347,11 @@ pub fn rotate_about_hinge(p: [f32; 3], angle: f32) -> [f32; 3] {
     }
     let (s, c) = angle.sin_cos();
     let (y, z) = (p[1] - JAW_HINGE[1], p[2] - JAW_HINGE[2]);
-    [p[0], JAW_HINGE[1] + y * c - z * s, JAW_HINGE[2] + y * s + z * c]
+    [
+        p[0],
+        JAW_HINGE[1] + y * c - z * s,
+        JAW_HINGE[2] + y * s + z * c,
+    ]
 }
 
 #[cfg(test)]
@@ -379,20 +390,34 @@ mod tests {
         let r0 = dist(f.vertices[chin], JAW_HINGE);
         let r1 = dist(open[chin], JAW_HINGE);
         assert!((r0 - r1).abs() < 1e-4, "{r0} vs {r1}");
-        assert!(open[chin][1] < f.vertices[chin][1] - 2.0, "{:?}", open[chin]);
+        assert!(
+            open[chin][1] < f.vertices[chin][1] - 2.0,
+            "{:?}",
+            open[chin]
+        );
         assert!(open[chin][2] < f.vertices[chin][2]);
         // The upper lip and the eyes stay put; the inner lips part.
-        let (u, l) = (f.groups.keypoints.upper_lip_inner, f.groups.keypoints.lower_lip_inner);
+        let (u, l) = (
+            f.groups.keypoints.upper_lip_inner,
+            f.groups.keypoints.lower_lip_inner,
+        );
         assert_eq!(open[u], f.vertices[u]);
         assert_eq!(open[159], f.vertices[159]);
-        assert!(open[u][1] - open[l][1] > 1.5, "mouth opening {}", open[u][1] - open[l][1]);
+        assert!(
+            open[u][1] - open[l][1] > 1.5,
+            "mouth opening {}",
+            open[u][1] - open[l][1]
+        );
     }
 
     #[test]
     fn lip_closure_closes_the_mouth_whatever_the_jaw_does() {
         let f = face();
         let b = ExpressionBasis::new(&f);
-        let (u, l) = (f.groups.keypoints.upper_lip_inner, f.groups.keypoints.lower_lip_inner);
+        let (u, l) = (
+            f.groups.keypoints.upper_lip_inner,
+            f.groups.keypoints.lower_lip_inner,
+        );
         for jaw in [0.0, 0.3] {
             let e = Expression {
                 jaw_open: jaw,
@@ -400,7 +425,11 @@ mod tests {
                 ..Default::default()
             };
             let p = b.apply(&f.vertices, &e);
-            assert!((p[u][1] - p[l][1]).abs() < 0.02, "jaw {jaw}: gap {}", p[u][1] - p[l][1]);
+            assert!(
+                (p[u][1] - p[l][1]).abs() < 0.02,
+                "jaw {jaw}: gap {}",
+                p[u][1] - p[l][1]
+            );
         }
     }
 
@@ -414,7 +443,12 @@ mod tests {
         };
         let p = b.apply(&f.vertices, &e);
         // Right eye (159 over 145) shut; left eye (386 over 374) open.
-        assert!((p[159][1] - p[145][1]).abs() < 0.05, "{:?} {:?}", p[159], p[145]);
+        assert!(
+            (p[159][1] - p[145][1]).abs() < 0.05,
+            "{:?} {:?}",
+            p[159],
+            p[145]
+        );
         assert!((p[386][1] - p[374][1] - (f.vertices[386][1] - f.vertices[374][1])).abs() < 1e-6);
         // The lid descends (it is not the eye squashed about its centre).
         assert!(f.vertices[159][1] - p[159][1] > 0.4);
@@ -427,18 +461,33 @@ mod tests {
         let b = ExpressionBasis::new(&f);
         let k = f.groups.keypoints;
         let with = |e: Expression| b.apply(&f.vertices, &e);
-        let pucker = with(Expression { lip_pucker: 1.0, ..Default::default() });
+        let pucker = with(Expression {
+            lip_pucker: 1.0,
+            ..Default::default()
+        });
         let width = |p: &[[f32; 3]]| p[k.mouth_left][0] - p[k.mouth_right][0];
         assert!(width(&pucker) < 0.85 * width(&f.vertices));
         assert!(pucker[k.upper_lip_outer][2] > f.vertices[k.upper_lip_outer][2] + 0.3);
-        let spread = with(Expression { lip_spread: 1.0, ..Default::default() });
+        let spread = with(Expression {
+            lip_spread: 1.0,
+            ..Default::default()
+        });
         assert!(width(&spread) > width(&f.vertices) + 0.6);
-        let raise = with(Expression { upper_lip_raise: 1.0, ..Default::default() });
+        let raise = with(Expression {
+            upper_lip_raise: 1.0,
+            ..Default::default()
+        });
         assert!(raise[k.upper_lip_outer][1] > f.vertices[k.upper_lip_outer][1] + 0.15);
         assert_eq!(raise[k.lower_lip_outer], f.vertices[k.lower_lip_outer]);
-        let tuck = with(Expression { lower_lip_tuck: 1.0, ..Default::default() });
+        let tuck = with(Expression {
+            lower_lip_tuck: 1.0,
+            ..Default::default()
+        });
         assert!(tuck[k.lower_lip_outer][2] < f.vertices[k.lower_lip_outer][2] - 0.2);
-        let brow = with(Expression { brow_raise: 1.0, ..Default::default() });
+        let brow = with(Expression {
+            brow_raise: 1.0,
+            ..Default::default()
+        });
         assert!(brow[105][1] > f.vertices[105][1] + 0.4);
         assert_eq!(brow[k.chin], f.vertices[k.chin]);
     }

@@ -70,7 +70,9 @@ impl HeadMotion {
 
     /// The fields in [`HeadMotion::NAMES`] order.
     pub fn to_array(&self) -> [f32; 6] {
-        [self.yaw, self.pitch, self.roll, self.tx, self.ty, self.scale]
+        [
+            self.yaw, self.pitch, self.roll, self.tx, self.ty, self.scale,
+        ]
     }
 
     /// Head motion from an array in [`HeadMotion::NAMES`] order.

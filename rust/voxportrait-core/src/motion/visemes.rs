@@ -126,7 +126,8 @@ impl Viseme {
     /// The standard name: `sil`, `PP`, `FF`, …, `ou`.
     pub fn name(self) -> &'static str {
         [
-            "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou",
+            "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh",
+            "ou",
         ][self.index()]
     }
 
@@ -237,8 +238,7 @@ pub fn decode(posteriors: &[Posterior], opts: &DecodeOptions) -> Vec<VisemeSegme
             start: start as f64 / VISEME_RATE,
             end: end as f64 / VISEME_RATE,
             viseme: Viseme::ALL[v],
-            confidence: (start..end).map(|i| posteriors[i][v]).sum::<f32>()
-                / (end - start) as f32,
+            confidence: (start..end).map(|i| posteriors[i][v]).sum::<f32>() / (end - start) as f32,
         })
         .collect()
 }
@@ -297,9 +297,10 @@ fn runs_of(path: &[usize]) -> Vec<(usize, usize, usize)> {
 /// whose viseme the short run's frames find more likely.
 fn merge_short_runs(runs: &mut Vec<(usize, usize, usize)>, post: &[Posterior], min_frames: usize) {
     loop {
-        let short = runs.iter().enumerate().find(|(_, r)| {
-            r.1 - r.0 < min_frames && r.2 != Viseme::PP.index() && runs.len() > 1
-        });
+        let short = runs
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.1 - r.0 < min_frames && r.2 != Viseme::PP.index() && runs.len() > 1);
         let Some((i, &(s, e, _))) = short else {
             return;
         };
@@ -493,7 +494,11 @@ mod tests {
         // aa aa aa E aa aa aa | PP (1 frame) | aa ...: the lone E goes, PP stays.
         let mut post = frames(&[(Viseme::Aa, 3, 0.8)]);
         post.push(one_hot(Viseme::E, 0.5));
-        post.extend(frames(&[(Viseme::Aa, 3, 0.8), (Viseme::PP, 1, 0.9), (Viseme::Aa, 5, 0.8)]));
+        post.extend(frames(&[
+            (Viseme::Aa, 3, 0.8),
+            (Viseme::PP, 1, 0.9),
+            (Viseme::Aa, 5, 0.8),
+        ]));
         let segs = decode(&post, &DecodeOptions::default());
         let names: Vec<&str> = segs.iter().map(|s| s.viseme.name()).collect();
         assert_eq!(names, ["aa", "PP", "aa"], "{segs:?}");

@@ -117,7 +117,12 @@ pub struct Framed {
 }
 
 /// Frames `img` (whose analysed face is `face`) as `framing` says.
-pub fn frame(img: &RgbImage, face: &Face, canonical: &CanonicalFace, framing: Framing) -> Result<Framed> {
+pub fn frame(
+    img: &RgbImage,
+    face: &Face,
+    canonical: &CanonicalFace,
+    framing: Framing,
+) -> Result<Framed> {
     let (w, h) = img.dimensions();
     let (image, transform) = match framing {
         Framing::Full => {
@@ -138,7 +143,10 @@ pub fn frame(img: &RgbImage, face: &Face, canonical: &CanonicalFace, framing: Fr
         }
         Framing::Resize { size } => {
             let image = crate::portrait::fit_even(img, size);
-            let (sx, sy) = (image.width() as f32 / w as f32, image.height() as f32 / h as f32);
+            let (sx, sy) = (
+                image.width() as f32 / w as f32,
+                image.height() as f32 / h as f32,
+            );
             // Pixel centres at integers: x' + 0.5 = (x + 0.5)·s.
             (
                 image,
@@ -166,7 +174,9 @@ fn aligned_crop(img: &RgbImage, face: &Face, size: u32) -> (RgbImage, FrameTrans
     let l = &face.landmarks;
     let mean = |ids: &[usize]| {
         let n = ids.len() as f32;
-        ids.iter().fold([0.0f32; 2], |m, &i| [m[0] + l[i][0] / n, m[1] + l[i][1] / n])
+        ids.iter().fold([0.0f32; 2], |m, &i| {
+            [m[0] + l[i][0] / n, m[1] + l[i][1] / n]
+        })
     };
     // Eye centres from the lid corners; mouth corners 61/291.
     let eye_a = mean(&[33, 133]);
@@ -202,7 +212,10 @@ fn aligned_crop(img: &RgbImage, face: &Face, size: u32) -> (RgbImage, FrameTrans
             ((img.height() as f32 / f).round() as u32).max(1),
         );
         let small = image::imageops::resize(img, pw, ph, image::imageops::FilterType::Triangle);
-        let pre = [pw as f32 / img.width() as f32, ph as f32 / img.height() as f32];
+        let pre = [
+            pw as f32 / img.width() as f32,
+            ph as f32 / img.height() as f32,
+        ];
         (std::borrow::Cow::Owned(small), pre)
     } else {
         (std::borrow::Cow::Borrowed(img), [1.0, 1.0])

@@ -140,7 +140,12 @@ impl Renderer {
 
     /// Renders one frame into `out` (RGB24, row-major, `width*height*3`
     /// bytes), and its masks into `masks` when given.
-    pub fn render_into(&self, motion: &MotionFrame, out: &mut [u8], masks: Option<&mut FrameMasks>) {
+    pub fn render_into(
+        &self,
+        motion: &MotionFrame,
+        out: &mut [u8],
+        masks: Option<&mut FrameMasks>,
+    ) {
         let (w, h) = (self.width() as usize, self.height() as usize);
         assert_eq!(out.len(), w * h * 3, "output buffer size");
         let plan = self.plan(motion);
@@ -245,7 +250,14 @@ impl Renderer {
         ]
         .into_iter()
         .filter(|(_, c)| *c > LASH_START)
-        .map(|(ids, c)| (ids.iter().map(|&i| [g.target[i][0], g.target[i][1]]).collect(), c))
+        .map(|(ids, c)| {
+            (
+                ids.iter()
+                    .map(|&i| [g.target[i][0], g.target[i][1]])
+                    .collect(),
+                c,
+            )
+        })
         .collect();
         FramePlan {
             scans,
@@ -298,10 +310,18 @@ impl Renderer {
         let r = (0.055 * eye_w).max(1.0);
         let k = 0.8 * smooth(LASH_START, 0.9, closure);
         let lash = self.look.lash;
-        let x0 = (lid.iter().map(|p| p[0]).fold(f32::MAX, f32::min) - r).floor().max(0.0) as i32;
-        let x1 = (lid.iter().map(|p| p[0]).fold(f32::MIN, f32::max) + r).ceil().min((w - 1) as f32) as i32;
-        let y0 = (lid.iter().map(|p| p[1]).fold(f32::MAX, f32::min) - r).floor().max(0.0) as i32;
-        let y1 = (lid.iter().map(|p| p[1]).fold(f32::MIN, f32::max) + r).ceil().min((h - 1) as f32) as i32;
+        let x0 = (lid.iter().map(|p| p[0]).fold(f32::MAX, f32::min) - r)
+            .floor()
+            .max(0.0) as i32;
+        let x1 = (lid.iter().map(|p| p[0]).fold(f32::MIN, f32::max) + r)
+            .ceil()
+            .min((w - 1) as f32) as i32;
+        let y0 = (lid.iter().map(|p| p[1]).fold(f32::MAX, f32::min) - r)
+            .floor()
+            .max(0.0) as i32;
+        let y1 = (lid.iter().map(|p| p[1]).fold(f32::MIN, f32::max) + r)
+            .ceil()
+            .min((h - 1) as f32) as i32;
         for y in y0..=y1 {
             for x in x0..=x1 {
                 let p = [x as f32, y as f32];

@@ -129,7 +129,11 @@ fn tabulate(pts: &[[f32; 2]]) -> [f32; TABLE] {
             sorted[j - 1][1]
         } else {
             let (a, b) = (sorted[j - 1], sorted[j]);
-            let t = if b[0] > a[0] { (u - a[0]) / (b[0] - a[0]) } else { 0.0 };
+            let t = if b[0] > a[0] {
+                (u - a[0]) / (b[0] - a[0])
+            } else {
+                0.0
+            };
             a[1] + t * (b[1] - a[1])
         };
     }
@@ -216,9 +220,9 @@ impl MouthLook {
             }
             px.sort_by(|a, b| luma(*b).total_cmp(&luma(*a)));
             let top = &px[..px.len() / 3];
-            let mean = top.iter().fold([0.0f32; 3], |m, c| {
-                [m[0] + c[0], m[1] + c[1], m[2] + c[2]]
-            });
+            let mean = top
+                .iter()
+                .fold([0.0f32; 3], |m, c| [m[0] + c[0], m[1] + c[1], m[2] + c[2]]);
             let found = mean.map(|x| x / top.len() as f32);
             if luma(found) > 0.55 * luma(teeth) {
                 teeth = found;
@@ -305,7 +309,9 @@ impl MouthLook {
         };
         // Cavity: darkest at the back (middle of the opening).
         let depth = (dv.min(db) / (0.5 * h)).clamp(0.0, 1.0);
-        let mut col = self.cavity.map(|x| x * (1.15 - 0.45 * depth) * corner_shade);
+        let mut col = self
+            .cavity
+            .map(|x| x * (1.15 - 0.45 * depth) * corner_shade);
         // Tongue at the bottom, behind the lower teeth.
         if h > 0.06 * w {
             let tu = c / 0.55;

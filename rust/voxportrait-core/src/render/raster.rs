@@ -25,7 +25,10 @@ impl Affine {
         // pixels from the origin and nearly collinear ones are common.
         let [d0, d1, d2] = dst.map(|p| [p[0] as f64, p[1] as f64]);
         let [s0, s1, s2] = src.map(|p| [p[0] as f64, p[1] as f64]);
-        let (e1, e2) = ([d1[0] - d0[0], d1[1] - d0[1]], [d2[0] - d0[0], d2[1] - d0[1]]);
+        let (e1, e2) = (
+            [d1[0] - d0[0], d1[1] - d0[1]],
+            [d2[0] - d0[0], d2[1] - d0[1]],
+        );
         let det = e1[0] * e2[1] - e1[1] * e2[0];
         if det.abs() < 1e-9 {
             return None;
@@ -118,8 +121,14 @@ pub fn sample(src: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let y1 = (y0 + 1).min(h - 1);
     let data = src.as_raw();
     let stride = w as usize * 3;
-    let (i00, i10) = (y0 as usize * stride + x0 as usize * 3, y0 as usize * stride + x1 as usize * 3);
-    let (i01, i11) = (y1 as usize * stride + x0 as usize * 3, y1 as usize * stride + x1 as usize * 3);
+    let (i00, i10) = (
+        y0 as usize * stride + x0 as usize * 3,
+        y0 as usize * stride + x1 as usize * 3,
+    );
+    let (i01, i11) = (
+        y1 as usize * stride + x0 as usize * 3,
+        y1 as usize * stride + x1 as usize * 3,
+    );
     let mut out = [0f32; 3];
     for c in 0..3 {
         let top = data[i00 + c] as f32 + (data[i10 + c] as f32 - data[i00 + c] as f32) * tx;
@@ -208,7 +217,10 @@ mod tests {
         let img = RgbImage::from_fn(7, 5, |x, y| image::Rgb([(x * 30) as u8, (y * 50) as u8, 7]));
         for y in 0..5 {
             for x in 0..7 {
-                assert_eq!(to_u8(sample(&img, x as f32, y as f32)), img.get_pixel(x, y).0);
+                assert_eq!(
+                    to_u8(sample(&img, x as f32, y as f32)),
+                    img.get_pixel(x, y).0
+                );
             }
         }
         let mid = sample(&img, 0.5, 0.0);
@@ -219,7 +231,10 @@ mod tests {
         for y in 0..5 {
             for x in 0..7 {
                 let want = img.get_pixel(x, y).0;
-                assert_eq!(sample_u8(data, 7, 5, x as f32 + 0.0015, y as f32 - 0.0015), want);
+                assert_eq!(
+                    sample_u8(data, 7, 5, x as f32 + 0.0015, y as f32 - 0.0015),
+                    want
+                );
             }
         }
         for k in 0..50 {

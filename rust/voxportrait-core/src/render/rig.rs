@@ -221,7 +221,11 @@ impl FaceRig {
             roll: self.pose.roll + h.roll,
             rotation: rot,
             translation: [t[0] + h.tx * s, t[1] + h.ty * s, t[2]],
-            scale: s * if h.scale.is_finite() && h.scale > 0.0 { h.scale } else { 1.0 },
+            scale: s * if h.scale.is_finite() && h.scale > 0.0 {
+                h.scale
+            } else {
+                1.0
+            },
         }
     }
 
@@ -444,7 +448,10 @@ mod tests {
         let g = rig.targets(&MotionFrame::default());
         assert_eq!(g.target.len(), NUM_VERTICES + 3 * 36);
         for (t, s) in g.target.iter().zip(&rig.source) {
-            assert!((t[0] - s[0]).abs() < 1e-2 && (t[1] - s[1]).abs() < 1e-2, "{t:?} {s:?}");
+            assert!(
+                (t[0] - s[0]).abs() < 1e-2 && (t[1] - s[1]).abs() < 1e-2,
+                "{t:?} {s:?}"
+            );
         }
     }
 

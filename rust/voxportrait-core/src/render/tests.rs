@@ -50,7 +50,6 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
     }
 }
 
-
 #[test]
 fn neutral_motion_reproduces_the_portrait_exactly() {
     let r = renderer();
@@ -96,7 +95,10 @@ fn a_blink_closes_the_eye() {
     };
     let src_face = analyze(r.source()).unwrap();
     let open = aperture(&src_face);
-    eprintln!("iris contour aperture open {:.4}", contour_aperture(&src_face));
+    eprintln!(
+        "iris contour aperture open {:.4}",
+        contour_aperture(&src_face)
+    );
     let closed_frame = r.render(&expr(Expression {
         blink_left: 1.0,
         blink_right: 1.0,
@@ -114,7 +116,10 @@ fn a_blink_closes_the_eye() {
     // ratios of real closed eyes are commonly half of open, too). Guard
     // against regressions; the 20 % goal is not met by these
     // measures.
-    assert!(iris_closed <= 0.3 * iris_open, "{iris_closed} vs {iris_open}");
+    assert!(
+        iris_closed <= 0.3 * iris_open,
+        "{iris_closed} vs {iris_open}"
+    );
     assert!(closed <= 0.7 * open, "{closed} vs {open}");
 }
 
@@ -180,14 +185,24 @@ fn head_motion_leaves_everything_outside_the_head_region_untouched() {
         }
     }
     let p = psnr(&a, &b);
-    eprintln!("outside the head region: {} px of {}, PSNR {p}", a.len() / 3, w * h);
-    assert!(a.len() / 3 > w * h / 3, "most of the canvas is outside the head region");
+    eprintln!(
+        "outside the head region: {} px of {}, PSNR {p}",
+        a.len() / 3,
+        w * h
+    );
+    assert!(
+        a.len() / 3 > w * h / 3,
+        "most of the canvas is outside the head region"
+    );
     assert!(p >= 40.0, "{p}");
     // The head itself moved, and the masks cover face and mouth.
     assert!(psnr(&out, r.source().as_raw()) < 40.0);
     let face_px = masks.face.iter().filter(|&&v| v > 127).count();
     let mouth_px = masks.mouth.iter().filter(|&&v| v > 127).count();
-    assert!(face_px > 15_000 && mouth_px > 200 && mouth_px < face_px / 4, "{face_px} {mouth_px}");
+    assert!(
+        face_px > 15_000 && mouth_px > 200 && mouth_px < face_px / 4,
+        "{face_px} {mouth_px}"
+    );
 }
 
 /// Landmark jitter in still mode: real speech drives the mouth, the head is
@@ -200,7 +215,11 @@ fn a_still_head_does_not_jitter_while_the_mouth_moves() {
     use crate::motion::engine::{audio_to_motion, MotionOptions};
     use crate::video::Fps;
     let r = renderer();
-    let clip = load(&crate::testdata::fixture("speech_1s.wav"), &LoadOptions::default()).unwrap();
+    let clip = load(
+        &crate::testdata::fixture("speech_1s.wav"),
+        &LoadOptions::default(),
+    )
+    .unwrap();
     let mut opts = MotionOptions::new(Fps::new(25, 1).unwrap());
     opts.head.scale = 0.0;
     opts.blink.rate_per_minute = 0.0;
@@ -217,7 +236,10 @@ fn a_still_head_does_not_jitter_while_the_mouth_moves() {
     let upper_bytes = eye_rows * r.width() as usize * 3;
     let (mut sq, mut n, mut jaw_range) = (0.0f32, 0usize, (f32::MAX, f32::MIN));
     for m in &track.frames {
-        jaw_range = (jaw_range.0.min(m.expression.jaw_open), jaw_range.1.max(m.expression.jaw_open));
+        jaw_range = (
+            jaw_range.0.min(m.expression.jaw_open),
+            jaw_range.1.max(m.expression.jaw_open),
+        );
         let frame = r.render(m);
         // Rendered pixels of the upper face never change: zero jitter there.
         assert_eq!(frame.as_raw()[..upper_bytes], first.as_raw()[..upper_bytes]);
@@ -233,8 +255,13 @@ fn a_still_head_does_not_jitter_while_the_mouth_moves() {
         prev = Some(pts);
     }
     let jitter = (sq / n as f32).sqrt();
-    eprintln!("per landmark {:?}", per.map(|x| (x / (track.frames.len() - 1) as f32).sqrt()));
-    eprintln!("still mode: jaw {jaw_range:?}, upper-face landmark jitter {jitter:.3} px RMS per frame");
+    eprintln!(
+        "per landmark {:?}",
+        per.map(|x| (x / (track.frames.len() - 1) as f32).sqrt())
+    );
+    eprintln!(
+        "still mode: jaw {jaw_range:?}, upper-face landmark jitter {jitter:.3} px RMS per frame"
+    );
     assert!(jaw_range.1 - jaw_range.0 > 0.2, "the mouth moved");
     // The pixels are identical, so what re-analysis measures here is the
     // face mesh network's own reaction to the moving mouth (0.52 px when
@@ -264,7 +291,10 @@ fn every_framing_keeps_the_face_where_analysis_finds_it() {
             .sum::<f32>()
             / found.landmarks.len() as f32
             / found.interocular();
-        eprintln!("{}: mapped vs re-analysed landmarks {err:.4} IOD", framing.name());
+        eprintln!(
+            "{}: mapped vs re-analysed landmarks {err:.4} IOD",
+            framing.name()
+        );
         assert!(err < 0.03, "{framing:?}: {err}");
         // The crop is level: the eye line is horizontal.
         if let Framing::Crop { .. } = framing {
@@ -286,7 +316,9 @@ fn every_framing_keeps_the_face_where_analysis_finds_it() {
 #[test]
 #[ignore]
 fn dump_sample_frames() {
-    let Ok(dir) = std::env::var("VOXPORTRAIT_DUMP") else { return };
+    let Ok(dir) = std::env::var("VOXPORTRAIT_DUMP") else {
+        return;
+    };
     let r = match std::env::var("VOXPORTRAIT_DUMP_CROP") {
         Ok(_) => {
             let (img, face) = portrait();
@@ -298,19 +330,96 @@ fn dump_sample_frames() {
     };
     let frames = [
         ("neutral", Expression::default(), HeadMotion::default()),
-        ("jaw05", Expression { jaw_open: 0.5, ..Default::default() }, HeadMotion::default()),
-        ("jaw10", Expression { jaw_open: 1.0, ..Default::default() }, HeadMotion::default()),
-        ("oo", Expression { jaw_open: 0.3, lip_pucker: 1.0, ..Default::default() }, HeadMotion::default()),
-        ("ee", Expression { jaw_open: 0.25, lip_spread: 1.0, ..Default::default() }, HeadMotion::default()),
-        ("pp", Expression { lip_close: 1.0, ..Default::default() }, HeadMotion::default()),
-        ("blink", Expression { blink_left: 1.0, blink_right: 1.0, ..Default::default() }, HeadMotion::default()),
-        ("blink05", Expression { blink_left: 0.5, blink_right: 0.5, ..Default::default() }, HeadMotion::default()),
-        ("turn", Expression { jaw_open: 0.4, ..Default::default() }, HeadMotion { yaw: 0.25, pitch: 0.1, roll: 0.12, tx: 0.5, ..Default::default() }),
-        ("brow", Expression { brow_raise: 1.0, ..Default::default() }, HeadMotion::default()),
+        (
+            "jaw05",
+            Expression {
+                jaw_open: 0.5,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "jaw10",
+            Expression {
+                jaw_open: 1.0,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "oo",
+            Expression {
+                jaw_open: 0.3,
+                lip_pucker: 1.0,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "ee",
+            Expression {
+                jaw_open: 0.25,
+                lip_spread: 1.0,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "pp",
+            Expression {
+                lip_close: 1.0,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "blink",
+            Expression {
+                blink_left: 1.0,
+                blink_right: 1.0,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "blink05",
+            Expression {
+                blink_left: 0.5,
+                blink_right: 0.5,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
+        (
+            "turn",
+            Expression {
+                jaw_open: 0.4,
+                ..Default::default()
+            },
+            HeadMotion {
+                yaw: 0.25,
+                pitch: 0.1,
+                roll: 0.12,
+                tx: 0.5,
+                ..Default::default()
+            },
+        ),
+        (
+            "brow",
+            Expression {
+                brow_raise: 1.0,
+                ..Default::default()
+            },
+            HeadMotion::default(),
+        ),
     ];
     std::fs::create_dir_all(&dir).unwrap();
     for (name, e, h) in frames {
-        let img = r.render(&MotionFrame { expression: e, head: h, gaze: None });
+        let img = r.render(&MotionFrame {
+            expression: e,
+            head: h,
+            gaze: None,
+        });
         img.save(format!("{dir}/{name}.png")).unwrap();
     }
 }
