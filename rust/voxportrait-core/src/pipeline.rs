@@ -258,8 +258,10 @@ pub fn prepare_renderer(
         )));
     }
     let analyzer = FaceAnalyzer::shared()?;
+    // Iris landmarks give the portrait's own gaze, which a motion's gaze
+    // moves the irises from.
     let opts = AnalyzeOptions {
-        iris: false,
+        iris: true,
         face_index: Some(face_index),
         ..Default::default()
     };

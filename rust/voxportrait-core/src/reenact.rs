@@ -211,6 +211,10 @@ pub struct ReenactOptions {
     pub face_index: usize,
     /// The portrait's own pose, for absolute head motion.
     pub portrait_pose: Option<HeadPose>,
+    /// The portrait's own gaze ([`crate::face::analyze::Face::gaze`]): in
+    /// relative mode the driver's gaze changes are added to it (to straight
+    /// ahead when unknown). In absolute mode the driver's gaze is used as is.
+    pub portrait_gaze: Option<[f32; 2]>,
 }
 
 impl Default for ReenactOptions {
@@ -221,6 +225,7 @@ impl Default for ReenactOptions {
             smooth_min_cutoff: 1.5,
             face_index: 0,
             portrait_pose: None,
+            portrait_gaze: None,
         }
     }
 }
@@ -232,24 +237,35 @@ pub struct MotionFitter {
     fitter: ExpressionFitter,
     tracker: FaceTracker<'static>,
     smoother: OneEuro,
+    /// Smooths the gaze (the iris network is noisier than the mesh).
+    gaze_smoother: OneEuro,
     opts: ReenactOptions,
     first: Option<(HeadPose, Vec<[f32; 3]>)>,
+    first_gaze: Option<[f32; 2]>,
     last: MotionFrame,
 }
+
+/// Eye closure above which the driver's gaze is not read (the iris network
+/// guesses on a closed eye): the last gaze is held through the blink.
+const GAZE_BLINK_HOLD: f32 = 0.5;
 
 impl MotionFitter {
     /// A fitter for frames at `fps`.
     pub fn new(fps: video::Fps, opts: &ReenactOptions) -> Result<Self> {
         let analyzer = FaceAnalyzer::shared()?;
         let mut tracker = FaceTracker::new(analyzer, opts.face_index);
-        tracker.iris = false;
+        // The iris network (about 2 ms a frame) only when the eyes transfer.
+        tracker.iris = opts.parts.eyes;
+        let rate = fps.as_f64() as f32;
         Ok(Self {
             analyzer,
             fitter: ExpressionFitter::new(analyzer.canonical()),
             tracker,
-            smoother: OneEuro::new(fps.as_f64() as f32, opts.smooth_min_cutoff, 0.05),
+            smoother: OneEuro::new(rate, opts.smooth_min_cutoff, 0.05),
+            gaze_smoother: OneEuro::new(rate, opts.smooth_min_cutoff, 0.5),
             opts: opts.clone(),
             first: None,
+            first_gaze: None,
             last: MotionFrame::default(),
         })
     }
@@ -263,7 +279,7 @@ impl MotionFitter {
     /// last motion (neutral before the first face).
     pub fn push(&mut self, img: &RgbImage) -> Result<MotionFrame> {
         let canonical = self.analyzer.canonical();
-        let opts = &self.opts;
+        let opts = &self.opts.clone();
         let Some(mut f) = self.tracker.next_frame(img)? else {
             self.smoother.reset();
             return Ok(self.last);
@@ -297,6 +313,7 @@ impl MotionFitter {
         if !opts.parts.pose {
             head = HeadMotion::default();
         }
+        let gaze = self.gaze(&f, e.blink_left.max(e.blink_right));
         if !opts.parts.eyes {
             e.blink_left = 0.0;
             e.blink_right = 0.0;
@@ -315,9 +332,29 @@ impl MotionFitter {
         self.last = MotionFrame {
             expression: e,
             head,
-            gaze: None,
+            gaze,
         };
         Ok(self.last)
+    }
+
+    /// The gaze to give the portrait for the driver's face `f` whose eyes
+    /// are `closure` closed (`None` when the eyes do not transfer).
+    fn gaze(&mut self, f: &crate::face::analyze::Face, closure: f32) -> Option<[f32; 2]> {
+        if !self.opts.parts.eyes {
+            return None;
+        }
+        let Some(g) = f.gaze().filter(|_| closure < GAZE_BLINK_HOLD) else {
+            return self.last.gaze;
+        };
+        let mut v = g.to_vec();
+        self.gaze_smoother.filter(&mut v);
+        let g = [v[0], v[1]];
+        if !self.opts.relative {
+            return Some(g);
+        }
+        let g0 = *self.first_gaze.get_or_insert(g);
+        let base = self.opts.portrait_gaze.unwrap_or([0.0; 2]);
+        Some([base[0] + g[0] - g0[0], base[1] + g[1] - g0[1]])
     }
 }
 
@@ -417,6 +454,7 @@ pub fn reenact(
     let mut opts = opts.clone();
     if let crate::pipeline::FrameRenderer::Mesh(r) = &renderer {
         opts.portrait_pose.get_or_insert(r.rig().pose);
+        opts.portrait_gaze.get_or_insert(r.source_gaze());
     }
     // Motion takes the first half of the progress, rendering the second.
     let (track, sound) = motion_from_video(driver, &opts, &ff, &mut |d, t| progress(d, 2 * t))?;
@@ -467,6 +505,51 @@ mod tests {
         for (g, w) in got.to_array().iter().zip(want.to_array()) {
             assert!((g - w).abs() < 0.08, "{got:?} vs {want:?}");
         }
+    }
+
+    /// Frames rendered with the eyes looking left and right are fitted
+    /// frame by frame: the gaze follows, relative to the first frame and
+    /// on top of the portrait's own gaze.
+    #[test]
+    fn the_drivers_gaze_carries_over() {
+        let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
+        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None).unwrap();
+        let crate::pipeline::FrameRenderer::Mesh(mesh) = &r else {
+            panic!("the example has a face")
+        };
+        let g0 = mesh.source_gaze();
+        let fps = Fps::new(25, 1).unwrap();
+        let commanded: Vec<f32> = (0..40)
+            .map(|i| 0.12 * (i as f32 * std::f32::consts::TAU / 40.0).sin())
+            .collect();
+        let opts = ReenactOptions {
+            portrait_gaze: Some([0.3, 0.2]),
+            ..Default::default()
+        };
+        let mut fitter = MotionFitter::new(fps, &opts).unwrap();
+        let mut got = Vec::new();
+        for &dx in &commanded {
+            let m = MotionFrame {
+                gaze: Some([g0[0] + dx, g0[1]]),
+                ..Default::default()
+            };
+            let frame = mesh.render(&m);
+            let fitted = fitter.push(&frame).unwrap();
+            let g = fitted.gaze.expect("gaze with the eyes part on");
+            got.push(g[0] - 0.3);
+            assert!((g[1] - 0.2).abs() < 0.03, "vertical gaze {}", g[1]);
+        }
+        let c = correlation(&commanded, &got);
+        eprintln!(
+            "reenacted gaze: r = {c:.3}, peak {:.3}",
+            got.iter().fold(0.0f32, |a, &b| a.max(b))
+        );
+        assert!(c > 0.9, "r = {c}");
+        // Without the eyes part there is no gaze.
+        let mut opts = ReenactOptions::default();
+        opts.parts.eyes = false;
+        let mut fitter = MotionFitter::new(fps, &opts).unwrap();
+        assert!(fitter.push(mesh.source()).unwrap().gaze.is_none());
     }
 
     /// A video rendered from the example photo with known motion (real

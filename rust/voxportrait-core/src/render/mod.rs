@@ -78,6 +78,82 @@ struct Scan {
     /// False for triangles that did not move (their pixels are the
     /// source's already); they still count for the masks.
     draw: bool,
+    /// For eyeball triangles when the gaze changes: which eye's shift.
+    gaze: Option<usize>,
+}
+
+/// Gaze changes larger than this (eye widths) are clamped: further shifts
+/// would pull the iris past the smallest corner ramp ([`GAZE_RAMP`]).
+const GAZE_MAX: [f32; 2] = [0.25, 0.08];
+
+/// Width of the ramp at each eye corner over which the gaze shift falls to
+/// zero, in eye widths; at least [`GAZE_MAX`]`[0]` so the inverse map never
+/// samples beyond a corner.
+const GAZE_RAMP: f32 = 0.3;
+
+/// One eye of the source portrait, for moving its iris: the eye line from
+/// the image-left corner, in source pixels.
+#[derive(Debug, Clone, Copy)]
+struct EyeFrame {
+    corner: [f32; 2],
+    /// Unit vector along the eye line, towards the image right.
+    axis: [f32; 2],
+    /// Corner-to-corner width, pixels.
+    width: f32,
+    /// How far the upper and lower lid middles lie from the eye line
+    /// (pixels, both positive).
+    lids: [f32; 2],
+}
+
+/// Eye-line corners and upper/lower lid middles of both eyes (FaceMesh
+/// indices), image-left eye first (as [`crate::face::analyze::EYE_CORNERS`]).
+const EYES: [[usize; 4]; 2] = [[33, 133, 159, 145], [362, 263, 386, 374]];
+
+impl EyeFrame {
+    fn new(a: [f32; 2], b: [f32; 2], upper: [f32; 2], lower: [f32; 2]) -> Self {
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let width = (dx * dx + dy * dy).sqrt().max(1e-3);
+        let axis = [dx / width, dy / width];
+        let across = |p: [f32; 2]| (-(p[0] - a[0]) * axis[1] + (p[1] - a[1]) * axis[0]).abs();
+        Self {
+            corner: a,
+            axis,
+            width,
+            lids: [across(upper).max(0.5), across(lower).max(0.5)],
+        }
+    }
+
+    fn centre(&self) -> [f32; 2] {
+        [
+            self.corner[0] + 0.5 * self.width * self.axis[0],
+            self.corner[1] + 0.5 * self.width * self.axis[1],
+        ]
+    }
+
+    /// A gaze change (eye widths, along and across the eye line) as a shift
+    /// in source pixels.
+    fn shift(&self, d: [f32; 2]) -> [f32; 2] {
+        let (ax, ay) = (self.axis[0], self.axis[1]);
+        [
+            (d[0] * ax - d[1] * ay) * self.width,
+            (d[0] * ay + d[1] * ax) * self.width,
+        ]
+    }
+
+    /// How much of the shift a source point takes: 1 across the middle of
+    /// the eye, easing to 0 at both corners, so the iris slides while the
+    /// white folds into the corners and nothing is pulled in from the skin
+    /// beyond them; and easing to 0 in the last third before the lid edge
+    /// (a parabolic opening through the lid middles), so the lash line
+    /// inside the opening stays where the lid is.
+    fn weight(&self, sx: f32, sy: f32) -> f32 {
+        let (px, py) = (sx - self.corner[0], sy - self.corner[1]);
+        let u = (px * self.axis[0] + py * self.axis[1]) / self.width;
+        let along = smooth(0.0, GAZE_RAMP, u) * smooth(0.0, GAZE_RAMP, 1.0 - u);
+        let t = -px * self.axis[1] + py * self.axis[0];
+        let edge = self.lids[usize::from(t > 0.0)] * (4.0 * u * (1.0 - u)).max(0.05);
+        along * (1.0 - smooth(0.65, 1.0, t.abs() / edge))
+    }
 }
 
 /// Everything one frame's scan needs.
@@ -88,6 +164,8 @@ struct FramePlan {
     mouth: MouthFrame,
     /// Per closing eye: the target upper-lid polyline and how closed it is.
     lids: Vec<(Vec<[f32; 2]>, f32)>,
+    /// Per eye (as [`Renderer::eyes`]): the iris shift in source pixels.
+    gaze: [[f32; 2]; 2],
 }
 
 /// The mesh-driven renderer of one portrait.
@@ -96,6 +174,11 @@ pub struct Renderer {
     src: RgbImage,
     rig: FaceRig,
     look: MouthLook,
+    /// Both eyes of the source, image-left first.
+    eyes: [EyeFrame; 2],
+    /// The source's gaze ([`Face::gaze`]; straight ahead when the face has
+    /// no iris landmarks): [`MotionFrame::gaze`] moves the irises from here.
+    source_gaze: [f32; 2],
 }
 
 impl Renderer {
@@ -104,10 +187,16 @@ impl Renderer {
     pub fn new(portrait: RgbImage, face: &Face, canonical: &CanonicalFace) -> Result<Self> {
         let rig = FaceRig::new(face, canonical)?;
         let look = MouthLook::new(&portrait, &rig.canonical.groups, &rig.source);
+        let eyes = EYES.map(|[a, b, up, low]| {
+            let p = |i: usize| [face.landmarks[i][0], face.landmarks[i][1]];
+            EyeFrame::new(p(a), p(b), p(up), p(low))
+        });
         Ok(Self {
             src: portrait,
             rig,
             look,
+            eyes,
+            source_gaze: face.gaze().unwrap_or([0.0; 2]),
         })
     }
 
@@ -124,6 +213,11 @@ impl Renderer {
     /// The source portrait.
     pub fn source(&self) -> &RgbImage {
         &self.src
+    }
+
+    /// The source portrait's gaze, where [`MotionFrame::gaze`] starts from.
+    pub fn source_gaze(&self) -> [f32; 2] {
+        self.source_gaze
     }
 
     /// The control mesh.
@@ -166,6 +260,8 @@ impl Renderer {
         let g = self.rig.targets(motion);
         let src = &self.rig.source;
         let head_still = motion.head == crate::motion::HeadMotion::default();
+        let gaze = self.gaze_shifts(motion);
+        let moving_eyes = gaze != [[0.0; 2]; 2];
         let mut keyed: Vec<(f32, Scan)> = Vec::with_capacity(self.rig.triangles.len());
         for t in &self.rig.triangles {
             let [a, b, c] = t.v.map(|i| i as usize);
@@ -221,6 +317,8 @@ impl Renderer {
                     face: t.face,
                     mouth_region: t.mouth_region || t.kind == TriangleKind::Mouth,
                     draw: draw && !(back && still),
+                    gaze: (t.kind == TriangleKind::Eye && moving_eyes)
+                        .then(|| self.nearest_eye(from)),
                 },
             ));
         }
@@ -264,7 +362,34 @@ impl Renderer {
             bands,
             mouth,
             lids,
+            gaze,
         }
+    }
+
+    /// Per eye, the iris shift in source pixels for `motion`'s gaze (zero
+    /// without a gaze, or when it is the source's own).
+    fn gaze_shifts(&self, motion: &MotionFrame) -> [[f32; 2]; 2] {
+        let Some(g) = motion.gaze.filter(|g| g.iter().all(|v| v.is_finite())) else {
+            return [[0.0; 2]; 2];
+        };
+        let d = [0, 1].map(|k| (g[k] - self.source_gaze[k]).clamp(-GAZE_MAX[k], GAZE_MAX[k]));
+        if d[0].abs() < 1e-4 && d[1].abs() < 1e-4 {
+            return [[0.0; 2]; 2];
+        }
+        self.eyes.map(|e| e.shift(d))
+    }
+
+    /// Which eye a source triangle lies in.
+    fn nearest_eye(&self, tri: [[f32; 2]; 3]) -> usize {
+        let c = [
+            (tri[0][0] + tri[1][0] + tri[2][0]) / 3.0,
+            (tri[0][1] + tri[1][1] + tri[2][1]) / 3.0,
+        ];
+        let d2 = |e: &EyeFrame| {
+            let m = e.centre();
+            (m[0] - c[0]).powi(2) + (m[1] - c[1]).powi(2)
+        };
+        usize::from(d2(&self.eyes[1]) < d2(&self.eyes[0]))
     }
 
     /// Scans band `b` (its rows are `rows`, RGB24).
@@ -279,7 +404,22 @@ impl Renderer {
             for_each_span(&s.corners, y0..y0 + n_rows, w as i32, |y, x0, x1| {
                 let row = &mut rows[(y - y0) as usize * w * 3..][..w * 3];
                 let span = &mut row[x0 as usize * 3..x1 as usize * 3];
-                if mouth {
+                if let Some(e) = s.gaze {
+                    // The eyeball with the iris moved: each pixel samples
+                    // the source shifted back by its share of the gaze.
+                    let (eye, d) = (&self.eyes[e], plan.gaze[e]);
+                    for (k, px) in span.chunks_exact_mut(3).enumerate() {
+                        let (sx, sy) = s.map.apply((x0 + k as i32) as f32, y as f32);
+                        let wgt = eye.weight(sx, sy);
+                        px.copy_from_slice(&sample_u8(
+                            data,
+                            sw,
+                            sh,
+                            sx - d[0] * wgt,
+                            sy - d[1] * wgt,
+                        ));
+                    }
+                } else if mouth {
                     for (k, px) in span.chunks_exact_mut(3).enumerate() {
                         let x = (x0 + k as i32) as f32;
                         let (sx, sy) = s.map.apply(x, y as f32);

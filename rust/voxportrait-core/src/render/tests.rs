@@ -123,6 +123,96 @@ fn a_blink_closes_the_eye() {
     assert!(closed <= 0.7 * open, "{closed} vs {open}");
 }
 
+#[test]
+fn gaze_moves_the_irises_and_nothing_else() {
+    let r = renderer();
+    let src_face = analyze(r.source()).unwrap();
+    let g0 = src_face.gaze().expect("iris landmarks on the source");
+    let look = |dx: f32, dy: f32| MotionFrame {
+        gaze: Some([g0[0] + dx, g0[1] + dy]),
+        ..Default::default()
+    };
+    // The source's own gaze is the source, byte for byte.
+    assert_eq!(r.render(&look(0.0, 0.0)), *r.source());
+    let mut measured = Vec::new();
+    let commands = [-0.15f32, -0.08, 0.0, 0.08, 0.15];
+    for &dx in &commands {
+        let frame = r.render(&look(dx, 0.0));
+        let f = analyze(&frame).expect("face still found");
+        let g = f.gaze().unwrap();
+        measured.push(g[0] - g0[0]);
+        // Only the eye openings change: the landmarks of the rest of the
+        // face stay put (the mesh network sees the same face).
+        let moved = (0..468)
+            .filter(|i| ![33, 133, 362, 263].contains(i))
+            .map(|i| dist(f.landmarks[i], src_face.landmarks[i]))
+            .fold(0.0f32, f32::max);
+        eprintln!(
+            "gaze {dx:+.2}: measured {:+.3}, mesh moved at most {moved:.2} px",
+            g[0] - g0[0]
+        );
+    }
+    let c = correlation(&commands, &measured);
+    eprintln!("commanded vs measured horizontal gaze: r = {c:.3}");
+    assert!(c > 0.95, "r = {c}, measured {measured:?}");
+    // The iris travels most of the commanded way (the corners fold).
+    assert!(
+        measured[4] > 0.6 * 0.15 && measured[0] < -0.6 * 0.15,
+        "{measured:?}"
+    );
+    // Outside the eye openings nothing changed.
+    let frame = r.render(&look(0.15, 0.0));
+    let poly = |ids: &[usize]| -> Vec<[f32; 2]> {
+        ids.iter()
+            .map(|&i| [src_face.landmarks[i][0], src_face.landmarks[i][1]])
+            .collect()
+    };
+    let groups = &r.rig().canonical.groups;
+    let eyes = [
+        poly(
+            &[
+                &groups.right_eye_upper[..],
+                &groups
+                    .right_eye_lower
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect::<Vec<_>>()[..],
+            ]
+            .concat(),
+        ),
+        poly(
+            &[
+                &groups.left_eye_upper[..],
+                &groups
+                    .left_eye_lower
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect::<Vec<_>>()[..],
+            ]
+            .concat(),
+        ),
+    ];
+    let (w, h) = (frame.width(), frame.height());
+    for y in 0..h {
+        for x in 0..w {
+            let near_eye = eyes.iter().any(|e| {
+                (-1..=1).any(|oy| {
+                    (-1..=1).any(|ox| inside(e, (x as i32 + ox) as f32, (y as i32 + oy) as f32))
+                })
+            });
+            if !near_eye {
+                assert_eq!(
+                    frame.get_pixel(x, y),
+                    r.source().get_pixel(x, y),
+                    "pixel {x},{y}"
+                );
+            }
+        }
+    }
+}
+
 /// Even-odd point-in-polygon test.
 fn inside(poly: &[[f32; 2]], x: f32, y: f32) -> bool {
     let mut c = false;
