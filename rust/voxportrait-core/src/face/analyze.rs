@@ -533,7 +533,10 @@ impl<'a> FaceTracker<'a> {
         if let Some(roi) = self.roi {
             let (landmarks, presence) = self.analyzer.mesh(img, &roi)?;
             if presence >= MIN_PRESENCE {
-                self.roi = Some(RotatedRect::from_landmarks(&landmarks));
+                let next = RotatedRect::from_landmarks(&landmarks);
+                if !roi_holds(&roi, &next) {
+                    self.roi = Some(next);
+                }
                 let detection = Detection {
                     score: presence,
                     ..box_of(&landmarks)
@@ -562,6 +565,24 @@ impl<'a> FaceTracker<'a> {
         self.roi = Some(RotatedRect::from_landmarks(&face.landmarks));
         Ok(Some(face))
     }
+}
+
+/// Whether the tracking ROI `roi` still frames the face whose landmarks
+/// give `next`: it moved by under 2 % of its size, changed size by under
+/// 3 % and turned by under 2° (looser thresholds cut jitter further but cost
+/// mouth accuracy when the mouth moves a lot: see the reenact and dub
+/// tests). Keeping it then (hysteresis, as MediaPipe's
+/// `RoiTrackingCalculator` does for hands and pose) stops the crop from
+/// following every small landmark change; otherwise a still face whose
+/// mouth moves (the ROI box includes the chin) would be re-cropped every
+/// frame, and the mesh network's response to the new crop shows as jitter
+/// all over the face.
+fn roi_holds(roi: &RotatedRect, next: &RotatedRect) -> bool {
+    let size = roi.w.max(roi.h).max(1.0);
+    let moved = ((next.cx - roi.cx).powi(2) + (next.cy - roi.cy).powi(2)).sqrt() / size;
+    let scaled = (next.w.max(next.h) / size - 1.0).abs();
+    let turned = crate::face::roi::normalize_radians(next.rotation - roi.rotation).abs();
+    moved < 0.02 && scaled < 0.03 && turned < 2f32.to_radians()
 }
 
 /// Axis-aligned box around landmarks, as a keypoint-less detection.

@@ -354,10 +354,10 @@ fn a_still_head_does_not_jitter_while_the_mouth_moves() {
     );
     assert!(jaw_range.1 - jaw_range.0 > 0.2, "the mouth moved");
     // The pixels are identical, so what re-analysis measures here is the
-    // face mesh network's own reaction to the moving mouth (0.52 px when
-    // this was written; the 0.5 px goal is for the renderer, which
-    // contributes nothing). Guard against regressions above that floor.
-    assert!(jitter < 0.7, "{jitter}");
+    // face mesh network's own reaction to the moving mouth: 0.37 px with the
+    // tracker's ROI hysteresis (0.52 px before it, when the crop followed
+    // the chin every frame). The bar is 0.5 px.
+    assert!(jitter < 0.5, "{jitter}");
 }
 
 #[test]
