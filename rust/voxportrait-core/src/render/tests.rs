@@ -109,13 +109,13 @@ fn a_blink_closes_the_eye() {
     let (iris_open, iris_closed) = (contour_aperture(&src_face), contour_aperture(&closed_face));
     eprintln!("eye aperture, face mesh: open {open:.4}, blink {closed:.4}");
     eprintln!("eye aperture, iris net: open {iris_open:.4}, blink {iris_closed:.4}");
-    // The geometry closes fully (the lids meet: checked in the rig); what
-    // the networks measure on the rendered frame is bounded by how they see
-    // closed eyes. The iris network, MediaPipe's eye model, measured 26 % of
-    // open when this was written, the face mesh 63 % (face-mesh eye aspect
-    // ratios of real closed eyes are commonly half of open, too). Guard
-    // against regressions; the 20 % goal is not met by these
-    // measures.
+    // On the rendered pixels the eyeball is covered to 3 % of its open
+    // height (`a_blink_covers_the_eyeball_on_the_rendered_pixels`). What
+    // the networks read off the rendered closed eye is a different matter:
+    // the iris network, MediaPipe's eye model, measured 26 % of open when
+    // this was written and the face mesh 63 % (face-mesh eye aspect ratios
+    // of real closed eyes are commonly half of open, too; painting the lid
+    // as flat skin made both readings worse). Guard against regressions.
     assert!(
         iris_closed <= 0.3 * iris_open,
         "{iris_closed} vs {iris_open}"
@@ -210,6 +210,98 @@ fn gaze_moves_the_irises_and_nothing_else() {
                 );
             }
         }
+    }
+}
+
+/// The eye aperture measured on the rendered pixels themselves: the eye
+/// openings of the portrait are painted a marker colour, and what is left
+/// of the marker after rendering is the eyeball still visible. A blink must
+/// bring the visible height (the tallest marker run per column, averaged
+/// over the eye's columns) and the visible area down to ≤ 20 % of open.
+#[test]
+fn a_blink_covers_the_eyeball_on_the_rendered_pixels() {
+    let (img, face) = portrait();
+    let groups = FaceAnalyzer::shared().unwrap().canonical().groups.clone();
+    let polygon = |upper: &[usize], lower: &[usize]| -> Vec<[f32; 2]> {
+        upper
+            .iter()
+            .chain(lower.iter().rev())
+            .map(|&i| [face.landmarks[i][0], face.landmarks[i][1]])
+            .collect()
+    };
+    let eyes = [
+        polygon(&groups.right_eye_upper, &groups.right_eye_lower),
+        polygon(&groups.left_eye_upper, &groups.left_eye_lower),
+    ];
+    let mut marked = img.clone();
+    for (x, y, p) in marked.enumerate_pixels_mut() {
+        if eyes.iter().any(|e| inside(e, x as f32, y as f32)) {
+            *p = image::Rgb([255, 0, 255]);
+        }
+    }
+    let r = Renderer::new(marked, &face, FaceAnalyzer::shared().unwrap().canonical()).unwrap();
+    // Per eye: (area, mean over columns of the visible height), in pixels,
+    // each pixel counted by how magenta it is (edges are blended).
+    let visible = |frame: &RgbImage| -> Vec<(f32, f32)> {
+        eyes.iter()
+            .map(|e| {
+                let xs = e.iter().map(|p| p[0]);
+                let (x0, x1) = (
+                    xs.clone().fold(f32::MAX, f32::min),
+                    xs.fold(f32::MIN, f32::max),
+                );
+                let ys = e.iter().map(|p| p[1]);
+                let (y0, y1) = (
+                    ys.clone().fold(f32::MAX, f32::min) - 6.0,
+                    ys.fold(f32::MIN, f32::max) + 6.0,
+                );
+                let (mut area, mut heights) = (0.0f32, Vec::new());
+                for x in x0 as u32..=x1 as u32 {
+                    let col: f32 = (y0 as u32..=y1 as u32)
+                        .map(|y| {
+                            let p = frame.get_pixel(x, y).0.map(|v| v as f32);
+                            ((p[0].min(p[2]) - p[1]) / 255.0).clamp(0.0, 1.0)
+                        })
+                        .sum();
+                    area += col;
+                    heights.push(col);
+                }
+                (
+                    area,
+                    heights.iter().sum::<f32>() / heights.len().max(1) as f32,
+                )
+            })
+            .collect()
+    };
+    let open = visible(&r.render(&MotionFrame::default()));
+    let closed = visible(&r.render(&expr(Expression {
+        blink_left: 1.0,
+        blink_right: 1.0,
+        ..Default::default()
+    })));
+    for (o, c) in open.iter().zip(&closed) {
+        eprintln!(
+            "visible eyeball: open {:.0} px² ({:.1} px tall), blink {:.0} px² ({:.1} px tall): {:.1} % of the height",
+            o.0,
+            o.1,
+            c.0,
+            c.1,
+            100.0 * c.1 / o.1
+        );
+        assert!(o.1 > 5.0, "the marker shows on the open eye: {o:?}");
+        assert!(c.1 <= 0.2 * o.1 && c.0 <= 0.2 * o.0, "{c:?} vs {o:?}");
+    }
+    // A half blink covers about half.
+    let half = visible(&r.render(&expr(Expression {
+        blink_left: 0.5,
+        blink_right: 0.5,
+        ..Default::default()
+    })));
+    for (o, h) in open.iter().zip(&half) {
+        assert!(
+            h.1 > 0.25 * o.1 && h.1 < 0.75 * o.1,
+            "half blink {h:?} vs {o:?}"
+        );
     }
 }
 
