@@ -80,7 +80,30 @@ struct Scan {
     draw: bool,
     /// For eyeball triangles when the gaze changes: which eye's shift.
     gaze: Option<usize>,
+    /// What its pixels are for the silhouette pass ([`Layer`]).
+    layer: Layer,
 }
+
+/// What drew a pixel, for finding the head's silhouette
+/// ([`Renderer::soften_silhouette`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Layer {
+    /// Not drawn: the source's pixel.
+    Source = 0,
+    /// A ring or a back-facing fill triangle (hair, ears, neck, background
+    /// revealed by a turn).
+    Around = 1,
+    /// A front-facing triangle of the face's skin.
+    Face = 2,
+    /// Mouth or eye interior (with edges of their own).
+    Interior = 3,
+}
+
+/// Luminance step across a face/surroundings boundary above which the
+/// boundary is a silhouette to soften (texture continuing across a triangle
+/// edge steps far less).
+const SILHOUETTE_STEP: f32 = 20.0;
 
 /// Gaze changes larger than this (eye widths) are clamped: further shifts
 /// would pull the iris past the smallest corner ramp ([`GAZE_RAMP`]).
@@ -90,6 +113,69 @@ const GAZE_MAX: [f32; 2] = [0.25, 0.08];
 /// zero, in eye widths; at least [`GAZE_MAX`]`[0]` so the inverse map never
 /// samples beyond a corner.
 const GAZE_RAMP: f32 = 0.3;
+
+/// Softens the head's silhouette where a turn made one: pixels on either
+/// side of a boundary between face skin and what surrounds it (ring, fill
+/// or untouched source), where the colour steps by more than
+/// [`SILHOUETTE_STEP`], take the 3×3 average around them. The warp draws
+/// triangles with exact pixel coverage, so a cheek that turns into the
+/// silhouette would otherwise end in a hard, aliased edge against the
+/// background, where the photo had a soft one.
+fn soften_silhouette(
+    out: &mut [u8],
+    layers: &[u8],
+    w: usize,
+    h: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) {
+    let luma = |i: usize| {
+        0.299 * out[3 * i] as f32 + 0.587 * out[3 * i + 1] as f32 + 0.114 * out[3 * i + 2] as f32
+    };
+    let face = Layer::Face as u8;
+    let around = |l: u8| l == Layer::Source as u8 || l == Layer::Around as u8;
+    let mut marked: Vec<usize> = Vec::new();
+    for y in rows.start.max(1)..rows.end.min(h.saturating_sub(1)) {
+        for x in cols.start.max(1)..cols.end.min(w.saturating_sub(1)) {
+            let i = y * w + x;
+            if layers[i] != face {
+                continue;
+            }
+            for j in [i - 1, i + 1, i - w, i + w] {
+                if around(layers[j]) && (luma(i) - luma(j)).abs() > SILHOUETTE_STEP {
+                    marked.push(i);
+                    marked.push(j);
+                }
+            }
+        }
+    }
+    if marked.is_empty() {
+        return;
+    }
+    marked.sort_unstable();
+    marked.dedup();
+    let smoothed: Vec<[u8; 3]> = marked
+        .iter()
+        .map(|&i| {
+            let (x, y) = (i % w, i / w);
+            let mut sum = [0u32; 3];
+            let mut n = 0u32;
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let k = 3 * (yy * w + xx);
+                    for c in 0..3 {
+                        sum[c] += out[k + c] as u32;
+                    }
+                    n += 1;
+                }
+            }
+            sum.map(|v| ((v + n / 2) / n) as u8)
+        })
+        .collect();
+    for (&i, c) in marked.iter().zip(&smoothed) {
+        out[3 * i..3 * i + 3].copy_from_slice(c);
+    }
+}
 
 /// One eye of the source portrait, for moving its iris: the eye line from
 /// the image-left corner, in source pixels.
@@ -166,6 +252,8 @@ struct FramePlan {
     lids: Vec<(Vec<[f32; 2]>, f32)>,
     /// Per eye (as [`Renderer::eyes`]): the iris shift in source pixels.
     gaze: [[f32; 2]; 2],
+    /// No head change: nothing turns, so there is no new silhouette.
+    head_still: bool,
 }
 
 /// The mesh-driven renderer of one portrait.
@@ -244,9 +332,30 @@ impl Renderer {
         assert_eq!(out.len(), w * h * 3, "output buffer size");
         let plan = self.plan(motion);
         out.copy_from_slice(self.src.as_raw());
-        out.par_chunks_mut(BAND * w * 3)
-            .enumerate()
-            .for_each(|(b, rows)| self.scan_band(&plan, b, rows, w));
+        if plan.head_still {
+            out.par_chunks_mut(BAND * w * 3)
+                .enumerate()
+                .for_each(|(b, rows)| self.scan_band(&plan, b, rows, None, w));
+        } else {
+            let mut layers = vec![Layer::Source as u8; w * h];
+            out.par_chunks_mut(BAND * w * 3)
+                .zip(layers.par_chunks_mut(BAND * w))
+                .enumerate()
+                .for_each(|(b, (rows, l))| self.scan_band(&plan, b, rows, Some(l), w));
+            // Only around the face's own triangles.
+            let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+            for s in plan.scans.iter().filter(|s| s.layer == Layer::Face) {
+                for p in s.corners {
+                    (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+                }
+            }
+            if x1 >= x0 && y1 >= y0 {
+                let clamp = |v: f32, n: usize| (v.max(0.0) as usize).min(n);
+                let rows = clamp(y0 - 2.0, h)..clamp(y1 + 3.0, h);
+                let cols = clamp(x0 - 2.0, w)..clamp(x1 + 3.0, w);
+                soften_silhouette(out, &layers, w, h, rows, cols);
+            }
+        }
         for (lid, closure) in &plan.lids {
             self.draw_lash_line(lid, *closure, out);
         }
@@ -319,6 +428,11 @@ impl Renderer {
                     draw: draw && !(back && still),
                     gaze: (t.kind == TriangleKind::Eye && moving_eyes)
                         .then(|| self.nearest_eye(from)),
+                    layer: match t.kind {
+                        TriangleKind::Mouth | TriangleKind::Eye => Layer::Interior,
+                        TriangleKind::Surface if t.face && !back => Layer::Face,
+                        TriangleKind::Surface => Layer::Around,
+                    },
                 },
             ));
         }
@@ -363,6 +477,7 @@ impl Renderer {
             mouth,
             lids,
             gaze,
+            head_still,
         }
     }
 
@@ -392,8 +507,16 @@ impl Renderer {
         usize::from(d2(&self.eyes[1]) < d2(&self.eyes[0]))
     }
 
-    /// Scans band `b` (its rows are `rows`, RGB24).
-    fn scan_band(&self, plan: &FramePlan, b: usize, rows: &mut [u8], w: usize) {
+    /// Scans band `b` (its rows are `rows`, RGB24), recording in `layers`
+    /// (one byte per pixel of the band) what drew each pixel.
+    fn scan_band(
+        &self,
+        plan: &FramePlan,
+        b: usize,
+        rows: &mut [u8],
+        mut layers: Option<&mut [u8]>,
+        w: usize,
+    ) {
         let y0 = (b * BAND) as i32;
         let n_rows = (rows.len() / (w * 3)) as i32;
         let (data, sw, sh) = (self.src.as_raw().as_slice(), w as i32, self.height() as i32);
@@ -402,6 +525,10 @@ impl Renderer {
             let a = s.map.0;
             let mouth = s.kind == TriangleKind::Mouth;
             for_each_span(&s.corners, y0..y0 + n_rows, w as i32, |y, x0, x1| {
+                if let Some(l) = layers.as_deref_mut() {
+                    let r = (y - y0) as usize * w;
+                    l[r + x0 as usize..r + x1 as usize].fill(s.layer as u8);
+                }
                 let row = &mut rows[(y - y0) as usize * w * 3..][..w * 3];
                 let span = &mut row[x0 as usize * 3..x1 as usize * 3];
                 if let Some(e) = s.gaze {

@@ -605,3 +605,43 @@ fn dump_sample_frames() {
         img.save(format!("{dir}/{name}.png")).unwrap();
     }
 }
+
+#[test]
+fn a_turned_cheek_gets_a_soft_edge_and_nothing_else_is_touched() {
+    // 12x8: face skin (200) on the left half, background (50) on the right,
+    // and a face/ring boundary with a small step (200 vs 190) along row 0..2.
+    let (w, h) = (12usize, 8usize);
+    let mut out = vec![0u8; w * h * 3];
+    let mut layers = vec![Layer::Source as u8; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let (v, l) = match (x < 6, y < 3) {
+                (true, _) => (200, Layer::Face),
+                (false, true) => (190, Layer::Around),
+                (false, false) => (50, Layer::Source),
+            };
+            out[3 * i..3 * i + 3].fill(v);
+            layers[i] = l as u8;
+        }
+    }
+    let before = out.clone();
+    soften_silhouette(&mut out, &layers, w, h, 0..h, 0..w);
+    let px = |buf: &[u8], x: usize, y: usize| buf[3 * (y * w + x)];
+    for y in 1..h - 1 {
+        // Rows of the hard step (face against background) are softened on
+        // both sides of the edge, to values between the two.
+        if y >= 3 {
+            assert!(px(&out, 5, y) < 200 && px(&out, 5, y) > 50, "row {y}");
+            assert!(px(&out, 6, y) > 50 && px(&out, 6, y) < 200, "row {y}");
+        } else {
+            // A small step (texture continuing across the edge) is left.
+            assert_eq!(px(&out, 5, y), px(&before, 5, y));
+            assert_eq!(px(&out, 6, y), px(&before, 6, y));
+        }
+        // Away from the edge nothing changes.
+        for x in [0, 1, 2, 3, 9, 10, 11] {
+            assert_eq!(px(&out, x, y), px(&before, x, y), "pixel {x},{y}");
+        }
+    }
+}
