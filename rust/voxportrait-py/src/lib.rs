@@ -404,6 +404,7 @@ fn reenact<'py>(
         smooth_min_cutoff: smoothing,
         face_index: 0,
         portrait_pose: None,
+        portrait_gaze: None,
     };
     let report = with_progress(py, progress, move |cb| {
         core::reenact::reenact(
@@ -1262,23 +1263,48 @@ fn analyze_face<'py>(
     overlay: Option<PathBuf>,
     iris: bool,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let img = image_arg(py, image)?;
     let opts = core::face::analyze::AnalyzeOptions {
         face_index,
         min_score,
         iris,
     };
-    let faces = run(py, || {
-        let analyzer = core::face::analyze::FaceAnalyzer::shared()?;
-        let faces = analyzer.analyze(&img, &opts)?;
-        if let Some(path) = &overlay {
-            let mut canvas = img.clone();
-            core::face::overlay::draw_faces(&mut canvas, &faces, analyzer.canonical());
-            core::portrait::save_png(&canvas, path)?;
+    // A C-contiguous (H, W, 3) uint8 array is read in place (no copy of a
+    // large photo); anything else goes through `image_arg`.
+    let borrowed = image.extract::<numpy::PyReadonlyArray3<'py, u8>>().ok();
+    let view = borrowed.as_ref().and_then(|a| {
+        let shape = a.as_array().shape().to_vec();
+        let (h, w, c) = (shape[0], shape[1], shape[2]);
+        let data = a.as_slice().ok()?;
+        (c == 3 && h > 0 && w > 0 && h <= u32::MAX as usize && w <= u32::MAX as usize)
+            .then(|| core::face::roi::RgbView::from_raw(w as u32, h as u32, data))
+            .flatten()
+    });
+    let faces = match view {
+        Some(view) => run(py, || analyze_pixels(&view, &opts, overlay.as_deref()))?,
+        None => {
+            let img = image_arg(py, image)?;
+            run(py, || analyze_pixels(&img, &opts, overlay.as_deref()))?
         }
-        Ok(faces)
-    })?;
+    };
     faces.iter().map(|f| face_dict(py, f)).collect()
+}
+
+/// [`analyze_face`]'s work on an image in any buffer, with the overlay.
+fn analyze_pixels(
+    img: &impl core::face::analyze::RgbPixels,
+    opts: &core::face::analyze::AnalyzeOptions,
+    overlay: Option<&std::path::Path>,
+) -> core::Result<Vec<core::face::analyze::Face>> {
+    let analyzer = core::face::analyze::FaceAnalyzer::shared()?;
+    let faces = analyzer.analyze(img, opts)?;
+    if let Some(path) = overlay {
+        let v = img.rgb_view();
+        let mut canvas = image::RgbImage::from_raw(v.width(), v.height(), v.as_raw().to_vec())
+            .expect("a view's buffer fits its size");
+        core::face::overlay::draw_faces(&mut canvas, &faces, analyzer.canonical());
+        core::portrait::save_png(&canvas, path)?;
+    }
+    Ok(faces)
 }
 
 /// Whisper tiny.en encoder features of mono float32 speech, exactly as the

@@ -130,6 +130,16 @@ pub enum Border {
     Replicate,
 }
 
+/// An RGB8 image borrowed from any buffer (an [`RgbImage`]'s, or a numpy
+/// array's through the Python binding, so a large photo is not copied).
+pub type RgbView<'a> = image::ImageBuffer<image::Rgb<u8>, &'a [u8]>;
+
+/// `img` as an [`RgbView`].
+pub fn view(img: &RgbImage) -> RgbView<'_> {
+    RgbView::from_raw(img.width(), img.height(), img.as_raw().as_slice())
+        .expect("an RgbImage's buffer fits its size")
+}
+
 /// Crops `rect` out of `img` into a `size`×`size` CHW float tensor with
 /// values mapped from 0..255 to `range`.
 ///
@@ -142,7 +152,7 @@ pub enum Border {
 /// MediaPipe's point-sampled crops, and a smoothed input moves the landmarks
 /// by up to ~1 % of the eye distance away from MediaPipe's results.
 pub fn crop_to_chw(
-    img: &RgbImage,
+    img: &RgbView,
     rect: &RotatedRect,
     size: usize,
     range: (f32, f32),
@@ -185,7 +195,7 @@ pub fn crop_to_chw(
 
 /// One crop's affine map and value range: everything [`CropJob::row`] needs.
 struct CropJob<'a> {
-    img: &'a RgbImage,
+    img: &'a RgbView<'a>,
     origin: [f32; 2],
     du: [f32; 2],
     dv: [f32; 2],
@@ -389,7 +399,7 @@ impl CropJob<'_> {
 /// crop is sampled from that. Landmarks still map back
 /// through `rect` to full-resolution pixels: only the samples change.
 pub fn crop_to_chw_filtered(
-    img: &RgbImage,
+    img: &RgbView,
     rect: &RotatedRect,
     size: usize,
     range: (f32, f32),
@@ -418,6 +428,7 @@ pub fn crop_to_chw_filtered(
         return crop_to_chw(img, rect, size, range, border);
     }
     let small = block_mean(img, x0, y0, bw, bh, f);
+    let small = view(&small);
     // Pixel j of `small` averages pixels [jf, jf + f) of the region, so its
     // centre is at x0 + jf + (f - 1) / 2 in the full image.
     let fs = f as f32;
@@ -442,7 +453,7 @@ pub fn crop_to_chw_filtered(
 /// add), then sums `f` columns per pixel from that row; output rows are
 /// shared between threads for large regions. Integer sums, so the result
 /// does not depend on the order (about 1 ms for a 2400² photo on 2 threads).
-fn block_mean(img: &RgbImage, x0: u32, y0: u32, bw: u32, bh: u32, f: u32) -> RgbImage {
+fn block_mean(img: &RgbView, x0: u32, y0: u32, bw: u32, bh: u32, f: u32) -> RgbImage {
     // Column sums of up to 257 rows of bytes fit in u16 (twice the lanes
     // per vector op of u32).
     if f <= 257 {
@@ -490,7 +501,7 @@ col_sum!(u32);
 
 /// [`block_mean`] with column sums of type `T`.
 fn block_mean_with<T: ColSum>(
-    img: &RgbImage,
+    img: &RgbView,
     x0: u32,
     y0: u32,
     bw: u32,
@@ -551,7 +562,7 @@ fn fast_floor(x: f32) -> i64 {
 
 /// Bilinear sample at a position in pixels (pixel centres at integers).
 #[inline(always)]
-fn sample(img: &RgbImage, x: f32, y: f32, border: Border) -> [f32; 3] {
+fn sample(img: &RgbView, x: f32, y: f32, border: Border) -> [f32; 3] {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let (x0, y0) = (fast_floor(x), fast_floor(y));
     let (tx, ty) = (x - x0 as f32, y - y0 as f32);
