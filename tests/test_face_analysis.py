@@ -172,6 +172,15 @@ def test_array_input_gives_the_same_face_as_the_file():
     from_file = voxportrait.analyze_face(PORTRAIT)
     from_array = voxportrait.analyze_face(rgb)
     np.testing.assert_array_equal(from_array.landmarks, from_file.landmarks)
+    # A C-contiguous (H, W, 3) array is read in place; a strided view of the
+    # same pixels is copied first: the results are identical, and the array
+    # is left as it was.
+    before = rgb.copy()
+    strided = np.asfortranarray(rgb)
+    assert not strided.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(voxportrait._native.analyze_face(strided, 0, None, None, True)[0]["landmarks"],
+                                  from_array.landmarks)
+    np.testing.assert_array_equal(rgb, before)
 
 
 def test_uint8_grey_rgb_and_rgba_arrays():

@@ -1274,7 +1274,8 @@ fn analyze_face<'py>(
     let view = borrowed.as_ref().and_then(|a| {
         let shape = a.as_array().shape().to_vec();
         let (h, w, c) = (shape[0], shape[1], shape[2]);
-        let data = a.as_slice().ok()?;
+        // numpy's `as_slice` also accepts Fortran order: C order only here.
+        let data = a.as_array().to_slice()?;
         (c == 3 && h > 0 && w > 0 && h <= u32::MAX as usize && w <= u32::MAX as usize)
             .then(|| core::face::roi::RgbView::from_raw(w as u32, h as u32, data))
             .flatten()

@@ -929,7 +929,7 @@ mod stage_times {
             };
             let det_crop = min_ms(runs, &mut || {
                 drop(crop_to_chw_filtered(
-                    &img,
+                    &view(&img),
                     &square,
                     size,
                     (-1.0, 1.0),
@@ -941,7 +941,7 @@ mod stage_times {
             let roi = face.roi;
             let mesh_crop = min_ms(runs, &mut || {
                 drop(crop_to_chw_filtered(
-                    &img,
+                    &view(&img),
                     &roi,
                     MESH_INPUT,
                     (0.0, 1.0),

@@ -631,7 +631,7 @@ mod tests {
             h: 640.0,
             rotation: 0.3,
         };
-        let t = crop_to_chw_filtered(&img, &rect, 64, (0.0, 1.0), Border::Replicate, 3.0);
+        let t = crop_to_chw_filtered(&view(&img), &rect, 64, (0.0, 1.0), Border::Replicate, 3.0);
         let centre = t[32 * 64 + 32];
         assert!((centre - 0.5).abs() < 0.05, "{centre}");
         // A small rectangle is MediaPipe's exact point-sampled crop.
@@ -641,8 +641,8 @@ mod tests {
             ..rect
         };
         assert_eq!(
-            crop_to_chw_filtered(&img, &small, 64, (0.0, 1.0), Border::Zero, 3.0),
-            crop_to_chw(&img, &small, 64, (0.0, 1.0), Border::Zero)
+            crop_to_chw_filtered(&view(&img), &small, 64, (0.0, 1.0), Border::Zero, 3.0),
+            crop_to_chw(&view(&img), &small, 64, (0.0, 1.0), Border::Zero)
         );
     }
 
@@ -659,8 +659,8 @@ mod tests {
             h: 700.0,
             rotation: -0.4,
         };
-        let a = crop_to_chw_filtered(&img, &rect, 64, (0.0, 255.0), Border::Replicate, 3.0);
-        let b = crop_to_chw(&img, &rect, 64, (0.0, 255.0), Border::Replicate);
+        let a = crop_to_chw_filtered(&view(&img), &rect, 64, (0.0, 255.0), Border::Replicate, 3.0);
+        let b = crop_to_chw(&view(&img), &rect, 64, (0.0, 255.0), Border::Replicate);
         let worst = a
             .iter()
             .zip(&b)
@@ -703,13 +703,14 @@ mod tests {
             for &size in &[8usize, 29, 64] {
                 for border in [Border::Zero, Border::Replicate] {
                     for range in [(0.0, 1.0), (-1.0, 1.0)] {
-                        let got = crop_to_chw(img, &rect, size, range, border);
+                        let v = view(img);
+                        let got = crop_to_chw(&v, &rect, size, range, border);
                         // The scalar reference, pixel by pixel.
                         let origin = rect.to_image(0.0, 0.0);
                         let n = size as f32;
                         let (su, sv) = (rect.to_image(1.0 / n, 0.0), rect.to_image(0.0, 1.0 / n));
                         let job = CropJob {
-                            img,
+                            img: &v,
                             origin,
                             du: [su[0] - origin[0], su[1] - origin[1]],
                             dv: [sv[0] - origin[0], sv[1] - origin[1]],
@@ -749,8 +750,8 @@ mod tests {
             let img = RgbImage::from_fn(w, h, |x, y| {
                 image::Rgb([(x * 13 + y * 7) as u8, (x ^ y) as u8, (x * y) as u8])
             });
-            let got = block_mean(&img, x0, y0, bw, bh, f);
-            assert_eq!(got, block_mean_with::<u32>(&img, x0, y0, bw, bh, f));
+            let got = block_mean(&view(&img), x0, y0, bw, bh, f);
+            assert_eq!(got, block_mean_with::<u32>(&view(&img), x0, y0, bw, bh, f));
             for j in 0..bh {
                 for i in 0..bw {
                     for c in 0..3 {
@@ -778,10 +779,10 @@ mod tests {
             h: 8.0,
             rotation: 0.0,
         };
-        let t = crop_to_chw(&img, &rect, 8, (0.0, 255.0), Border::Zero);
+        let t = crop_to_chw(&view(&img), &rect, 8, (0.0, 255.0), Border::Zero);
         assert_eq!(t[3 * 8 + 5], 150.0); // R at (5, 3)
         assert_eq!(t[64 + 3 * 8 + 5], 90.0); // G at (5, 3)
-        let t = crop_to_chw(&img, &rect, 8, (-1.0, 1.0), Border::Zero);
+        let t = crop_to_chw(&view(&img), &rect, 8, (-1.0, 1.0), Border::Zero);
         assert!((t[128] - (-1.0 + 7.0 * 2.0 / 255.0)).abs() < 1e-6);
     }
 
@@ -815,8 +816,8 @@ mod tests {
             h: 4.0,
             rotation: 0.0,
         };
-        let z = crop_to_chw(&img, &rect, 4, (0.0, 1.0), Border::Zero);
-        let r = crop_to_chw(&img, &rect, 4, (0.0, 1.0), Border::Replicate);
+        let z = crop_to_chw(&view(&img), &rect, 4, (0.0, 1.0), Border::Zero);
+        let r = crop_to_chw(&view(&img), &rect, 4, (0.0, 1.0), Border::Replicate);
         assert_eq!(z[0], 0.0);
         assert!((r[0] - 200.0 / 255.0).abs() < 1e-6);
     }
@@ -834,7 +835,7 @@ mod tests {
             h: 16.0,
             rotation: 0.0,
         };
-        let t = crop_to_chw(&img, &rect, 8, (0.0, 255.0), Border::Replicate);
+        let t = crop_to_chw(&view(&img), &rect, 8, (0.0, 255.0), Border::Replicate);
         let row: Vec<f32> = (0..8).map(|u| t[4 * 8 + u]).collect();
         assert_eq!(row, [10.0, 30.0, 50.0, 70.0, 90.0, 110.0, 130.0, 150.0]);
         // Half-way between pixels the bilinear value is rounded to 8 bits.
@@ -846,7 +847,7 @@ mod tests {
             h: 1.0,
             rotation: 0.0,
         };
-        let t = crop_to_chw(&img, &rect, 1, (0.0, 255.0), Border::Zero);
+        let t = crop_to_chw(&view(&img), &rect, 1, (0.0, 255.0), Border::Zero);
         assert_eq!(t[0], 2.0); // 1.5 rounds to 2
     }
 }
@@ -906,16 +907,23 @@ mod crop_speed {
             println!("{what}: {best:.3} ms");
         };
         time("mesh crop 192 (403 px roi)", &|| {
-            crop_to_chw(&img, &rect, 192, (0.0, 1.0), Border::Replicate)
+            crop_to_chw(&view(&img), &rect, 192, (0.0, 1.0), Border::Replicate)
         });
         time("detector crop 128 (512 px)", &|| {
-            crop_to_chw(&img, &square, 128, (-1.0, 1.0), Border::Zero)
+            crop_to_chw(&view(&img), &square, 128, (-1.0, 1.0), Border::Zero)
         });
         time("filtered mesh crop 192 (1872 px roi in 2400)", &|| {
-            crop_to_chw_filtered(&big, &bigface, 192, (0.0, 1.0), Border::Replicate, 3.0)
+            crop_to_chw_filtered(
+                &view(&big),
+                &bigface,
+                192,
+                (0.0, 1.0),
+                Border::Replicate,
+                3.0,
+            )
         });
         time("filtered detector crop 128 (2400)", &|| {
-            crop_to_chw_filtered(&big, &bigsq, 128, (-1.0, 1.0), Border::Zero, 8.0)
+            crop_to_chw_filtered(&view(&big), &bigsq, 128, (-1.0, 1.0), Border::Zero, 8.0)
         });
     }
 }
