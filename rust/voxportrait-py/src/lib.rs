@@ -810,40 +810,38 @@ fn audio_to_motion<'py>(
         blink_rate,
         brow_scale,
     )?;
-    let (clip, name) = if let Ok(arr) = audio.extract::<PyReadonlyArray1<'py, f32>>() {
+    if let Ok(arr) = audio.extract::<PyReadonlyArray1<'py, f32>>() {
         let rate = sample_rate
             .ok_or_else(|| InputError::new_err("sample_rate is required with a samples array"))?;
         if rate == 0 {
             return Err(InputError::new_err("sample_rate must be positive"));
         }
-        let samples = arr.as_slice()?.to_vec();
-        (core::audio::AudioClip::new(samples, rate), String::new())
-    } else {
-        let path: PathBuf = audio.extract().map_err(|_| {
-            InputError::new_err("audio must be a file path or a float32 numpy array")
-        })?;
-        let clip = run(py, || {
-            core::audio::load(
-                &path,
-                &core::audio::LoadOptions {
-                    max_seconds: max_audio_seconds,
-                },
-            )
-        })?;
-        (clip, path.to_string_lossy().into_owned())
+        let clip = core::audio::AudioClip::new(arr.as_slice()?.to_vec(), rate);
+        if clip.samples.is_empty() {
+            return Err(InputError::new_err(
+                "the audio is empty (no samples); give at least a fraction of a second of speech",
+            ));
+        }
+        if clip.is_silent() {
+            return Err(InputError::new_err(
+                "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
+                 use idle motion for a face without speech",
+            ));
+        }
+        let m = run(py, || core::motion::engine::audio_to_motion(&clip, &opts))?;
+        return motion_dict(py, &m.track, Some(&m), "");
+    }
+    let path: PathBuf = audio
+        .extract()
+        .map_err(|_| InputError::new_err("audio must be a file path or a float32 numpy array"))?;
+    // A file streams: one minute of audio is held at a time, whatever its length.
+    let load = core::audio::LoadOptions {
+        max_seconds: max_audio_seconds,
     };
-    if clip.samples.is_empty() {
-        return Err(InputError::new_err(
-            "the audio is empty (no samples); give at least a fraction of a second of speech",
-        ));
-    }
-    if clip.is_silent() {
-        return Err(InputError::new_err(
-            "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
-             use idle motion for a face without speech",
-        ));
-    }
-    let m = run(py, || core::motion::engine::audio_to_motion(&clip, &opts))?;
+    let m = run(py, || {
+        core::motion::engine::motion_from_file(&path, &load, &opts)
+    })?;
+    let name = path.to_string_lossy().into_owned();
     motion_dict(py, &m.track, Some(&m), &name)
 }
 

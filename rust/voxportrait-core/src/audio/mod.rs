@@ -80,22 +80,44 @@ impl Default for LoadOptions {
 
 /// Decodes an audio file into mono at its own sample rate.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
-    check_input_file(path, "audio")?;
-    let clip = if is_riff_wave(path) {
-        match load_wav_hound(path, opts) {
-            Ok(clip) => clip,
-            // Too-long clips are final; other hound refusals may be WAV
-            // flavours symphonia understands.
-            Err(e @ Error::Input(_)) if e.to_string().contains("limit") => return Err(e),
-            Err(_) => load_symphonia(path, opts)?,
-        }
-    } else {
-        load_symphonia(path, opts)?
-    };
-    if clip.samples.is_empty() {
+    let (mut mono, mut rate) = (Vec::new(), 0);
+    stream_mono(path, opts, &mut |chunk, r| {
+        mono.extend_from_slice(chunk);
+        rate = r;
+        Ok(())
+    })?;
+    if mono.is_empty() {
         return Err(Error::input(path, "contains no audio samples (0 s long)"));
     }
-    Ok(clip)
+    Ok(AudioClip::new(mono, rate))
+}
+
+/// Decodes an audio file as [`load`] does, but hands the mono samples to
+/// `sink(chunk, sample_rate)` a packet (or a few thousand frames) at a time
+/// instead of holding them, so hour-long audio needs no more memory than
+/// its consumer keeps. An error from `sink` stops decoding and is returned.
+pub fn stream_mono(
+    path: &Path,
+    opts: &LoadOptions,
+    sink: &mut dyn FnMut(&[f32], u32) -> Result<()>,
+) -> Result<()> {
+    check_input_file(path, "audio")?;
+    if is_riff_wave(path) {
+        let mut emitted = false;
+        let done = stream_wav_hound(path, opts, &mut |chunk, rate| {
+            emitted = true;
+            sink(chunk, rate)
+        });
+        match done {
+            Ok(()) => return Ok(()),
+            // Too-long clips are final, as is anything after samples went
+            // out; other hound refusals may be WAV flavours symphonia reads.
+            Err(e @ Error::Input(_)) if e.to_string().contains("limit") => return Err(e),
+            Err(e) if emitted => return Err(e),
+            Err(_) => {}
+        }
+    }
+    stream_symphonia(path, opts, sink)
 }
 
 /// Decodes an audio file and resamples it to `sample_rate`.
@@ -206,7 +228,14 @@ fn is_riff_wave(path: &Path) -> bool {
         && &head[8..12] == b"WAVE"
 }
 
-fn load_wav_hound(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
+/// Frames per chunk handed out of a WAV file.
+const WAV_CHUNK: usize = 8192;
+
+fn stream_wav_hound(
+    path: &Path,
+    opts: &LoadOptions,
+    sink: &mut dyn FnMut(&[f32], u32) -> Result<()>,
+) -> Result<()> {
     let bad = |e: hound::Error| Error::input(path, format!("unreadable WAV: {e}"));
     let reader = hound::WavReader::new(BufReader::new(
         File::open(path).map_err(|e| Error::input(path, format!("cannot open audio file: {e}")))?,
@@ -223,28 +252,44 @@ fn load_wav_hound(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
     if seconds > opts.max_seconds {
         return Err(too_long(path, seconds, opts));
     }
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .into_samples::<f32>()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(bad)?,
+    let channels = spec.channels as usize;
+    let mut interleaved: Vec<f32> = Vec::with_capacity(WAV_CHUNK * channels);
+    let mut flush = |buf: &mut Vec<f32>| -> Result<()> {
+        if !buf.is_empty() {
+            sink(&downmix(buf, channels), spec.sample_rate)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    match spec.sample_format {
+        hound::SampleFormat::Float => {
+            for v in reader.into_samples::<f32>() {
+                interleaved.push(v.map_err(bad)?);
+                if interleaved.len() == WAV_CHUNK * channels {
+                    flush(&mut interleaved)?;
+                }
+            }
+        }
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample.max(1) - 1)) as f32;
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(bad)?
+            for v in reader.into_samples::<i32>() {
+                interleaved.push(v.map_err(bad)? as f32 * scale);
+                if interleaved.len() == WAV_CHUNK * channels {
+                    flush(&mut interleaved)?;
+                }
+            }
         }
-    };
-    Ok(AudioClip::from_interleaved(
-        &interleaved,
-        spec.channels as usize,
-        spec.sample_rate,
-    ))
+    }
+    // A trailing partial frame (a truncated file) is dropped, as before.
+    interleaved.truncate(interleaved.len() / channels * channels);
+    flush(&mut interleaved)
 }
 
-fn load_symphonia(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
+fn stream_symphonia(
+    path: &Path,
+    opts: &LoadOptions,
+    sink: &mut dyn FnMut(&[f32], u32) -> Result<()>,
+) -> Result<()> {
     use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::errors::Error as SymError;
     use symphonia::core::formats::probe::Hint;
@@ -291,7 +336,7 @@ fn load_symphonia(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(|e| Error::input(path, format!("unsupported audio codec: {e}")))?;
 
-    let mut mono: Vec<f32> = Vec::new();
+    let mut decoded = 0usize;
     let mut rate = params.sample_rate.unwrap_or(0);
     let mut scratch: Vec<f32> = Vec::new();
     let mut bad_packets = 0usize;
@@ -311,27 +356,27 @@ fn load_symphonia(path: &Path, opts: &LoadOptions) -> Result<AudioClip> {
                 let channels = buf.spec().channels().count().max(1);
                 rate = buf.spec().rate();
                 buf.copy_to_vec_interleaved(&mut scratch);
-                mono.extend(downmix(&scratch, channels));
-                if rate > 0 && mono.len() as f64 / rate as f64 > opts.max_seconds + 1.0 {
-                    return Err(too_long(path, mono.len() as f64 / rate as f64, opts));
+                let mono = downmix(&scratch, channels);
+                decoded += mono.len();
+                if rate > 0 && decoded as f64 / rate as f64 > opts.max_seconds {
+                    return Err(too_long(path, decoded as f64 / rate as f64, opts));
+                }
+                if !mono.is_empty() && rate > 0 {
+                    sink(&mono, rate)?;
                 }
             }
             Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => bad_packets += 1,
             Err(e) => return Err(Error::input(path, format!("cannot decode audio: {e}"))),
         }
     }
-    if mono.is_empty() || rate == 0 {
+    if decoded == 0 || rate == 0 {
         return Err(if bad_packets > 0 {
             Error::input(path, "audio stream is corrupt: no packet could be decoded")
         } else {
             not_audio()
         });
     }
-    let clip = AudioClip::new(mono, rate);
-    if clip.duration_seconds() > opts.max_seconds {
-        return Err(too_long(path, clip.duration_seconds(), opts));
-    }
-    Ok(clip)
+    Ok(())
 }
 
 #[cfg(test)]

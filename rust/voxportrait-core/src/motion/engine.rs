@@ -130,6 +130,162 @@ pub fn audio_to_motion(clip: &AudioClip, opts: &MotionOptions) -> Result<Motion>
     })
 }
 
+/// Audio analysed at once by [`motion_from_file`], seconds (whole seconds,
+/// so segment edges fall on the 20 ms viseme and 10 ms prosody grids).
+pub const SEGMENT_SECONDS: usize = 60;
+
+/// Audio on each side of a segment analysed with it and then dropped,
+/// seconds: context for the encoder windows (2 s), the pitch tracker and
+/// the speech gate, so nothing changes at a segment edge but the clip-level
+/// statistics (loudness range, median pitch), which become per-minute.
+pub const SEGMENT_MARGIN_SECONDS: usize = 5;
+
+/// Audio → motion straight from a file, decoding as it goes: at most one
+/// segment of audio ([`SEGMENT_SECONDS`] plus its margins, mono at the
+/// file's rate) is held, whatever the length, and what is kept per frame
+/// (posteriors, prosody, motion) is small. A file that fits in one segment
+/// gives exactly what [`audio_to_motion`] gives for the decoded clip; a
+/// longer one is analysed segment by segment and joined at the segment
+/// edges (hard cuts on the frame grids, invisible in the motion: see the
+/// test). Empty and silent files are input errors naming the file.
+pub fn motion_from_file(
+    path: &std::path::Path,
+    load: &crate::audio::LoadOptions,
+    opts: &MotionOptions,
+) -> Result<Motion> {
+    let mut seg = Segmenter::new(opts);
+    crate::audio::stream_mono(path, load, &mut |chunk, rate| seg.push(chunk, rate))?;
+    if seg.total == 0 || seg.rate == 0 {
+        return Err(Error::input(
+            path,
+            "the audio is empty (no samples); give at least a fraction of a second of speech",
+        ));
+    }
+    if seg.peak < crate::audio::SILENCE_PEAK {
+        return Err(Error::input(
+            path,
+            "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
+             use idle motion for a face without speech",
+        ));
+    }
+    seg.analyse(None)?;
+    let frames = opts.fps.frame_count(seg.total as u64, seg.rate) as usize;
+    let segments = decode(&seg.posteriors, &opts.decode);
+    let track = assemble(&segments, &seg.prosody, frames, opts);
+    Ok(Motion {
+        track,
+        posteriors: seg.posteriors,
+        segments,
+        engine: opts.engine,
+    })
+}
+
+/// [`motion_from_file`]'s state: the audio not yet analysed (plus the
+/// margin before it) and the per-frame results so far.
+struct Segmenter<'a> {
+    opts: &'a MotionOptions,
+    rate: u32,
+    /// Samples from `start` on.
+    buf: Vec<f32>,
+    start: usize,
+    /// First sample whose results are not in yet.
+    next: usize,
+    total: usize,
+    peak: f32,
+    posteriors: Vec<Posterior>,
+    prosody: Prosody,
+}
+
+impl<'a> Segmenter<'a> {
+    fn new(opts: &'a MotionOptions) -> Self {
+        Self {
+            opts,
+            rate: 0,
+            buf: Vec::new(),
+            start: 0,
+            next: 0,
+            total: 0,
+            peak: 0.0,
+            posteriors: Vec::new(),
+            prosody: Prosody::default(),
+        }
+    }
+
+    fn push(&mut self, chunk: &[f32], rate: u32) -> Result<()> {
+        if self.rate != 0 && rate != self.rate {
+            return Err(Error::Input(format!(
+                "the audio's sample rate changes mid-stream ({} Hz, then {rate} Hz); \
+                 convert it to one rate first",
+                self.rate
+            )));
+        }
+        self.rate = rate;
+        self.total += chunk.len();
+        self.peak = chunk.iter().fold(self.peak, |p, s| p.max(s.abs()));
+        self.buf.extend_from_slice(chunk);
+        let (seg, margin) = (
+            SEGMENT_SECONDS * rate as usize,
+            SEGMENT_MARGIN_SECONDS * rate as usize,
+        );
+        while self.total >= self.next + seg + margin {
+            self.analyse(Some(self.next + seg))?;
+        }
+        Ok(())
+    }
+
+    /// Analyses the audio from `next` to `end` (to the end of the audio
+    /// when `None`, which must be the last call) with the margins around it,
+    /// keeps its frames, and drops the samples no later segment needs.
+    fn analyse(&mut self, end: Option<usize>) -> Result<()> {
+        let rate = self.rate as usize;
+        let margin = SEGMENT_MARGIN_SECONDS * rate;
+        let from = self.next.saturating_sub(margin);
+        let to = end.map_or(self.total, |e| e + margin);
+        let clip = AudioClip::new(
+            self.buf[from - self.start..to - self.start].to_vec(),
+            self.rate,
+        );
+        let posteriors = self.opts.engine.posteriors(&clip)?;
+        let prosody = prosody::analyze(&clip);
+        // Whole seconds: exact frame counts on both grids.
+        let skip = (self.next - from) / rate;
+        let keep = end.map(|e| (e - self.next) / rate);
+        let take = |n_per_s: usize, len: usize| {
+            let a = (skip * n_per_s).min(len);
+            a..keep.map_or(len, |k| (a + k * n_per_s).min(len))
+        };
+        let v = take(VISEME_RATE as usize, posteriors.len());
+        self.posteriors.extend_from_slice(&posteriors[v]);
+        let p = take(prosody::RATE as usize, prosody.len());
+        self.prosody
+            .level_db
+            .extend_from_slice(&prosody.level_db[p.clone()]);
+        self.prosody
+            .activity
+            .extend_from_slice(&prosody.activity[p.clone()]);
+        self.prosody.f0.extend_from_slice(&prosody.f0[p]);
+        let (t0, t_next) = (from as f64 / rate as f64, self.next as f64 / rate as f64);
+        let t_end = end.map_or(f64::INFINITY, |e| e as f64 / rate as f64);
+        self.prosody.prominences.extend(
+            prosody
+                .prominences
+                .iter()
+                .map(|p| prosody::Prominence {
+                    time: p.time + t0,
+                    ..*p
+                })
+                .filter(|p| p.time >= t_next && p.time < t_end),
+        );
+        if let Some(e) = end {
+            self.next = e;
+            let keep_from = e - margin;
+            self.buf.drain(..keep_from - self.start);
+            self.start = keep_from;
+        }
+        Ok(())
+    }
+}
+
 /// Idle motion for `seconds` with no audio: closed mouth, calm breathing
 /// head motion, blinks.
 pub fn idle_motion(seconds: f64, opts: &MotionOptions) -> Result<MotionTrack> {
@@ -184,6 +340,90 @@ mod tests {
             &crate::audio::LoadOptions::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_short_file_streams_to_exactly_the_in_memory_motion() {
+        let opts = MotionOptions::new(Fps::new(25, 1).unwrap());
+        let path = crate::testdata::example("speech.wav");
+        let streamed = motion_from_file(&path, &Default::default(), &opts).unwrap();
+        let whole = audio_to_motion(&speech(), &opts).unwrap();
+        assert_eq!(streamed.track, whole.track);
+        assert_eq!(streamed.posteriors, whole.posteriors);
+    }
+
+    /// 2.5 minutes of speech (three segments) streamed from a file against
+    /// the same audio analysed whole: the same frames, visemes and mouth;
+    /// nothing jumps at the segment edges.
+    #[test]
+    fn a_long_file_streams_in_segments_without_seams() {
+        let one = speech();
+        let n = 150 * one.sample_rate as usize;
+        let samples: Vec<f32> = one.samples.iter().copied().cycle().take(n).collect();
+        let clip = AudioClip::new(samples, one.sample_rate);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.wav");
+        crate::audio::write_wav(&path, &clip).unwrap();
+        let clip = crate::audio::load(&path, &Default::default()).unwrap();
+        let opts = MotionOptions::new(Fps::new(25, 1).unwrap());
+        let streamed = motion_from_file(&path, &Default::default(), &opts).unwrap();
+        let whole = audio_to_motion(&clip, &opts).unwrap();
+        assert_eq!(streamed.track.frames.len(), whole.track.frames.len());
+        assert!(streamed.posteriors.len().abs_diff(whole.posteriors.len()) <= 1);
+        let best = |p: &Posterior| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        let agree = streamed
+            .posteriors
+            .iter()
+            .zip(&whole.posteriors)
+            .filter(|(a, b)| best(a) == best(b))
+            .count() as f32
+            / whole.posteriors.len() as f32;
+        let col = |m: &Motion, f: &dyn Fn(&MotionFrame) -> f32| {
+            m.track.frames.iter().map(f).collect::<Vec<f32>>()
+        };
+        let jaw = crate::testdata::correlation(
+            &col(&streamed, &|f| f.expression.jaw_open),
+            &col(&whole, &|f| f.expression.jaw_open),
+        );
+        let yaw = crate::testdata::correlation(
+            &col(&streamed, &|f| f.head.yaw),
+            &col(&whole, &|f| f.head.yaw),
+        );
+        eprintln!("segmented vs whole: visemes agree {agree:.4}, r(jaw) {jaw:.4}, r(yaw) {yaw:.4}");
+        assert!(
+            agree > 0.97 && jaw > 0.98 && yaw > 0.9,
+            "{agree} {jaw} {yaw}"
+        );
+        // At the segment edges (60 s, 120 s) the mouth moves no more than
+        // elsewhere in the clip.
+        let jaw_s = col(&streamed, &|f| f.expression.jaw_open);
+        let steps: Vec<f32> = jaw_s.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+        let max_step = steps.iter().fold(0.0f32, |a, &b| a.max(b));
+        for edge in [60 * 25, 120 * 25] {
+            assert!(
+                steps[edge - 1] <= max_step && steps[edge - 1] < 0.5,
+                "edge {edge}: {}",
+                steps[edge - 1]
+            );
+        }
+    }
+
+    #[test]
+    fn silent_and_empty_files_are_input_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = MotionOptions::new(Fps::new(25, 1).unwrap());
+        let silent = dir.path().join("silent.wav");
+        crate::audio::write_wav(&silent, &AudioClip::new(vec![0.0; 16000], 16000)).unwrap();
+        let e = motion_from_file(&silent, &Default::default(), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("silent") && e.contains("silent.wav"), "{e}");
+        let empty = dir.path().join("empty.wav");
+        crate::audio::write_wav(&empty, &AudioClip::new(vec![], 16000)).unwrap();
+        let e = motion_from_file(&empty, &Default::default(), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty") || e.contains("no audio"), "{e}");
     }
 
     #[test]
