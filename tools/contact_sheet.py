@@ -44,14 +44,16 @@ def main() -> None:
     jaw = speech.expression[:, voxportrait.Motion.column("jaw_open")]
     picks = sorted(np.argsort(jaw)[::-1][:40:8])
     tiles.append([r.render(speech, int(k), int(k) + 1)[0] for k in picks])
-    # Row 2: controlled shapes and poses on the same photo.
+    # Row 2: controlled shapes, gaze and poses on the same photo.
     controlled = motion_of([
-        ({}, {}),
+        ({}, {}),  # looking aside: the gaze is set below
         ({"lip_pucker": 1.0, "jaw_open": 0.25}, {}),
         ({"lip_close": 1.0}, {}),
         ({"blink_left": 1.0, "blink_right": 1.0}, {}),
         ({"jaw_open": 0.4}, {"yaw": 0.2, "pitch": 0.08, "roll": 0.1}),
     ])
+    g0 = voxportrait.analyze_face(ROOT / "examples" / "portrait.png").gaze
+    controlled.gaze[0] = (g0[0] + 0.14, g0[1])
     tiles.append(list(r.render(controlled, 0, 5)))
     # Row 3: a closed-mouth photo: painted teeth, tongue and cavity.
     hopper = voxportrait.Renderer(ROOT / "tests" / "data" / "face" / "grace_hopper.jpg",
