@@ -113,6 +113,8 @@ fn reference_motion(
             brows: false,
             mouth: false,
         },
+        // Blinks only: the portrait keeps its own gaze.
+        gaze: false,
         ..Default::default()
     };
     let named = |e: Error| match e {

@@ -179,7 +179,7 @@ fn to_canonical(pose: &HeadPose, landmarks: &[[f32; 3]]) -> Vec<[f32; 3]> {
 pub struct Parts {
     /// Head pose.
     pub pose: bool,
-    /// Blinks.
+    /// Blinks and, unless [`ReenactOptions::gaze`] is off, gaze.
     pub eyes: bool,
     /// Brows.
     pub brows: bool,
@@ -215,6 +215,9 @@ pub struct ReenactOptions {
     /// relative mode the driver's gaze changes are added to it (to straight
     /// ahead when unknown). In absolute mode the driver's gaze is used as is.
     pub portrait_gaze: Option<[f32; 2]>,
+    /// Read the driver's gaze with the eyes part (the iris network, about
+    /// 2 ms a frame); off keeps the portrait's own eyes while blinks transfer.
+    pub gaze: bool,
 }
 
 impl Default for ReenactOptions {
@@ -226,6 +229,7 @@ impl Default for ReenactOptions {
             face_index: 0,
             portrait_pose: None,
             portrait_gaze: None,
+            gaze: true,
         }
     }
 }
@@ -255,7 +259,7 @@ impl MotionFitter {
         let analyzer = FaceAnalyzer::shared()?;
         let mut tracker = FaceTracker::new(analyzer, opts.face_index);
         // The iris network (about 2 ms a frame) only when the eyes transfer.
-        tracker.iris = opts.parts.eyes;
+        tracker.iris = opts.parts.eyes && opts.gaze;
         let rate = fps.as_f64() as f32;
         Ok(Self {
             analyzer,
@@ -340,7 +344,7 @@ impl MotionFitter {
     /// The gaze to give the portrait for the driver's face `f` whose eyes
     /// are `closure` closed (`None` when the eyes do not transfer).
     fn gaze(&mut self, f: &crate::face::analyze::Face, closure: f32) -> Option<[f32; 2]> {
-        if !self.opts.parts.eyes {
+        if !(self.opts.parts.eyes && self.opts.gaze) {
             return None;
         }
         let Some(g) = f.gaze().filter(|_| closure < GAZE_BLINK_HOLD) else {
@@ -548,6 +552,13 @@ mod tests {
         // Without the eyes part there is no gaze.
         let mut opts = ReenactOptions::default();
         opts.parts.eyes = false;
+        let mut fitter = MotionFitter::new(fps, &opts).unwrap();
+        assert!(fitter.push(mesh.source()).unwrap().gaze.is_none());
+        // Nor with the gaze turned off (a reference video lending blinks).
+        let opts = ReenactOptions {
+            gaze: false,
+            ..Default::default()
+        };
         let mut fitter = MotionFitter::new(fps, &opts).unwrap();
         assert!(fitter.push(mesh.source()).unwrap().gaze.is_none());
     }

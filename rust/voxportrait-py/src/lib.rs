@@ -405,6 +405,7 @@ fn reenact<'py>(
         face_index: 0,
         portrait_pose: None,
         portrait_gaze: None,
+        gaze: true,
     };
     let report = with_progress(py, progress, move |cb| {
         core::reenact::reenact(
