@@ -174,7 +174,10 @@ def audio_to_motion(
 ) -> Motion:
     """Motion for speech: a file path, or mono float32 samples with
     ``sample_rate``. ``head_scale=0`` is still mode, ``blink_rate=0`` turns
-    blinks off, ``mouth_scale`` multiplies the mouth (0 keeps it closed)."""
+    blinks off, ``mouth_scale`` multiplies the mouth (0 keeps it closed).
+    A file is decoded and analysed a minute at a time, so memory does not
+    grow with its length beyond the motion itself (raise
+    ``max_audio_seconds`` for audio over 10 minutes)."""
     kwargs = dict(
         fps=str(fps), engine=_choice(engine, ENGINES, "viseme engine"), seed=int(seed) % 2**64,
         mouth_scale=_scale(mouth_scale, "mouth_scale"), head_scale=_scale(head_scale, "head_scale"),
