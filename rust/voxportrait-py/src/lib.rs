@@ -818,16 +818,10 @@ fn audio_to_motion<'py>(
             return Err(InputError::new_err("sample_rate must be positive"));
         }
         let clip = core::audio::AudioClip::new(arr.as_slice()?.to_vec(), rate);
-        if clip.samples.is_empty() {
-            return Err(InputError::new_err(
-                "the audio is empty (no samples); give at least a fraction of a second of speech",
-            ));
-        }
-        if clip.is_silent() {
-            return Err(InputError::new_err(
-                "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
-                 use idle motion for a face without speech",
-            ));
+        if let Some(problem) =
+            core::motion::engine::unusable_speech(clip.samples.len(), clip.peak())
+        {
+            return Err(InputError::new_err(problem));
         }
         let m = run(py, || core::motion::engine::audio_to_motion(&clip, &opts))?;
         return motion_dict(py, &m.track, Some(&m), "");

@@ -116,18 +116,45 @@ pub struct Motion {
 /// Audio → motion: `opts.fps.frame_count(...)` frames covering the clip.
 pub fn audio_to_motion(clip: &AudioClip, opts: &MotionOptions) -> Result<Motion> {
     let posteriors = opts.engine.posteriors(clip)?;
-    let segments = decode(&posteriors, &opts.decode);
     let prosody = prosody::analyze(clip);
     let frames = opts
         .fps
-        .frame_count(clip.samples.len() as u64, clip.sample_rate) as usize;
-    let track = assemble(&segments, &prosody, frames, opts);
-    Ok(Motion {
+        .frame_count(clip.samples.len() as u64, clip.sample_rate);
+    Ok(motion_from_analysis(posteriors, &prosody, frames, opts))
+}
+
+/// The motion for `frames` video frames from the audio's analysis: the
+/// visemes decoded into segments, then mouth, head, blinks and brows.
+fn motion_from_analysis(
+    posteriors: Vec<Posterior>,
+    prosody: &Prosody,
+    frames: u64,
+    opts: &MotionOptions,
+) -> Motion {
+    let segments = decode(&posteriors, &opts.decode);
+    let track = assemble(&segments, prosody, frames as usize, opts);
+    Motion {
         track,
         posteriors,
         segments,
         engine: opts.engine,
-    })
+    }
+}
+
+/// Why audio of `samples` samples peaking at `peak` cannot drive a mouth
+/// (it is empty or silent), or `None` when it can. One wording for every
+/// way audio reaches the motion stage.
+pub fn unusable_speech(samples: usize, peak: f32) -> Option<&'static str> {
+    if samples == 0 {
+        Some("the audio is empty (no samples); give at least a fraction of a second of speech")
+    } else if peak < crate::audio::SILENCE_PEAK {
+        Some(
+            "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
+             use idle motion for a face without speech",
+        )
+    } else {
+        None
+    }
 }
 
 /// Audio analysed at once by [`motion_from_file`], seconds (whole seconds,
@@ -155,29 +182,17 @@ pub fn motion_from_file(
 ) -> Result<Motion> {
     let mut seg = Segmenter::new(opts);
     crate::audio::stream_mono(path, load, &mut |chunk, rate| seg.push(chunk, rate))?;
-    if seg.total == 0 || seg.rate == 0 {
-        return Err(Error::input(
-            path,
-            "the audio is empty (no samples); give at least a fraction of a second of speech",
-        ));
-    }
-    if seg.peak < crate::audio::SILENCE_PEAK {
-        return Err(Error::input(
-            path,
-            "the audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
-             use idle motion for a face without speech",
-        ));
+    if let Some(problem) = unusable_speech(seg.total, seg.peak) {
+        return Err(Error::input(path, problem));
     }
     seg.analyse(None)?;
-    let frames = opts.fps.frame_count(seg.total as u64, seg.rate) as usize;
-    let segments = decode(&seg.posteriors, &opts.decode);
-    let track = assemble(&segments, &seg.prosody, frames, opts);
-    Ok(Motion {
-        track,
-        posteriors: seg.posteriors,
-        segments,
-        engine: opts.engine,
-    })
+    let frames = opts.fps.frame_count(seg.total as u64, seg.rate);
+    Ok(motion_from_analysis(
+        seg.posteriors,
+        &seg.prosody,
+        frames,
+        opts,
+    ))
 }
 
 /// [`motion_from_file`]'s state: the audio not yet analysed (plus the

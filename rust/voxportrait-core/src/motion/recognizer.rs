@@ -176,6 +176,11 @@ impl<'a> HeadStream<'a> {
         }
     }
 
+    /// Frames pushed so far.
+    fn available(&self) -> usize {
+        self.base + self.rows.len() / FEATURE_DIM
+    }
+
     /// Appends feature rows (`[n][FEATURE_DIM]`, the frames after those
     /// pushed so far) and runs every full block whose context has arrived.
     pub fn push(&mut self, features: &[f32]) -> Result<()> {
@@ -188,8 +193,7 @@ impl<'a> HeadStream<'a> {
                     .map(|((x, m), s)| (x - m) * s),
             );
         }
-        let available = self.base + self.rows.len() / FEATURE_DIM;
-        while self.next + BLOCK + head.context <= available {
+        while self.next + BLOCK + head.context <= self.available() {
             let p = head.block(&self.rows, self.base, self.next, self.next + BLOCK)?;
             self.posteriors.extend(p);
             self.next += BLOCK;
@@ -204,7 +208,7 @@ impl<'a> HeadStream<'a> {
     /// Runs the remaining frames (the clip has ended) and returns every
     /// posterior, one per frame pushed.
     pub fn finish(mut self) -> Result<Vec<Posterior>> {
-        let available = self.base + self.rows.len() / FEATURE_DIM;
+        let available = self.available();
         if self.next < available {
             let p = self
                 .head

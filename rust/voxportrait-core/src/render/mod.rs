@@ -85,7 +85,7 @@ struct Scan {
 }
 
 /// What drew a pixel, for finding the head's silhouette
-/// ([`Renderer::soften_silhouette`]).
+/// ([`soften_silhouette`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Layer {
@@ -191,12 +191,13 @@ struct EyeFrame {
     lids: [f32; 2],
 }
 
-/// Eye-line corners and upper/lower lid middles of both eyes (FaceMesh
-/// indices), image-left eye first (as [`crate::face::analyze::EYE_CORNERS`]).
-const EYES: [[usize; 4]; 2] = [[33, 133, 159, 145], [362, 263, 386, 374]];
-
 impl EyeFrame {
-    fn new(a: [f32; 2], b: [f32; 2], upper: [f32; 2], lower: [f32; 2]) -> Self {
+    /// The eye whose lids are the source polylines `upper` and `lower`
+    /// (corner to corner, image left to right, as the canonical groups run):
+    /// the ends are the corners, the middles the lid middles.
+    fn new(upper: &[[f32; 2]], lower: &[[f32; 2]]) -> Self {
+        let (a, b) = (upper[0], upper[upper.len() - 1]);
+        let (upper, lower) = (upper[upper.len() / 2], lower[lower.len() / 2]);
         let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
         let width = (dx * dx + dy * dy).sqrt().max(1e-3);
         let axis = [dx / width, dy / width];
@@ -275,9 +276,15 @@ impl Renderer {
     pub fn new(portrait: RgbImage, face: &Face, canonical: &CanonicalFace) -> Result<Self> {
         let rig = FaceRig::new(face, canonical)?;
         let look = MouthLook::new(&portrait, &rig.canonical.groups, &rig.source);
-        let eyes = EYES.map(|[a, b, up, low]| {
-            let p = |i: usize| [face.landmarks[i][0], face.landmarks[i][1]];
-            EyeFrame::new(p(a), p(b), p(up), p(low))
+        let groups = &rig.canonical.groups;
+        let eyes = [
+            (&groups.right_eye_upper, &groups.right_eye_lower),
+            (&groups.left_eye_upper, &groups.left_eye_lower),
+        ]
+        .map(|(upper, lower)| {
+            let line =
+                |ids: &[usize]| -> Vec<[f32; 2]> { ids.iter().map(|&i| rig.source[i]).collect() };
+            EyeFrame::new(&line(upper), &line(lower))
         });
         Ok(Self {
             src: portrait,
