@@ -261,23 +261,21 @@ fn stream_wav_hound(
         }
         Ok(())
     };
-    match spec.sample_format {
-        hound::SampleFormat::Float => {
-            for v in reader.into_samples::<f32>() {
-                interleaved.push(v.map_err(bad)?);
-                if interleaved.len() == WAV_CHUNK * channels {
-                    flush(&mut interleaved)?;
-                }
-            }
-        }
+    let samples: Box<dyn Iterator<Item = hound::Result<f32>>> = match spec.sample_format {
+        hound::SampleFormat::Float => Box::new(reader.into_samples::<f32>()),
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample.max(1) - 1)) as f32;
-            for v in reader.into_samples::<i32>() {
-                interleaved.push(v.map_err(bad)? as f32 * scale);
-                if interleaved.len() == WAV_CHUNK * channels {
-                    flush(&mut interleaved)?;
-                }
-            }
+            Box::new(
+                reader
+                    .into_samples::<i32>()
+                    .map(move |s| s.map(|v| v as f32 * scale)),
+            )
+        }
+    };
+    for v in samples {
+        interleaved.push(v.map_err(bad)?);
+        if interleaved.len() == WAV_CHUNK * channels {
+            flush(&mut interleaved)?;
         }
     }
     // A trailing partial frame (a truncated file) is dropped, as before.
