@@ -108,8 +108,10 @@ pub const JAW_MAX_ANGLE: f32 = 0.384;
 ///    everything above the mouth; a smooth ramp over the cheeks), so the
 ///    chin swings down and back on an arc instead of stretching;
 /// 3. lip closure: the remaining gap between the inner lips (after the
-///    jaw) closes by `lip_close`, the lower lip travelling 70 % of the way
-///    and the upper 30 %, with the surrounding skin following;
+///    jaw, measured across the mouth at each vertex's x, so an oval
+///    opening closes along its whole length without the lips crossing at
+///    the sides) closes by `lip_close`, the lower lip travelling 70 % of
+///    the way and the upper 30 %, with the surrounding skin following;
 /// 4. blinks: each upper lid descends onto its lower lid (85 % of the
 ///    opening; the lower lid rises 15 %); the lid skin up to the brow
 ///    follows with a weight falling linearly from 1 at the lid to 0 at the
@@ -129,6 +131,127 @@ pub struct ExpressionBasis {
     lids: [Vec<(usize, f32, usize, usize)>; 2],
     /// Inner-lip mid points (upper 13, lower 14) that measure the gap.
     lip_mid: (usize, usize),
+    /// Mouth corners (subject's right, left).
+    corners: (usize, usize),
+    /// Inner lip outlines, corner to corner (both include the corners).
+    inner_upper: Vec<usize>,
+    inner_lower: Vec<usize>,
+    /// The canonical face's mouth, the zero of [`MouthState`].
+    canonical_mouth: MouthGeometry,
+    /// What one unit of `jaw_open` adds to the inner-lip gap (cm).
+    gap_per_jaw: f32,
+    /// What one unit of `lip_spread` adds to the corners' lift (cm).
+    lift_per_spread: f32,
+}
+
+/// Samples of [`GapProfile`] across the mouth.
+const GAP_SAMPLES: usize = 24;
+
+/// The inner-lip gap tabulated across the mouth, corner to corner.
+struct GapProfile {
+    x0: f32,
+    x1: f32,
+    gap: [f32; GAP_SAMPLES],
+}
+
+impl GapProfile {
+    /// The gap at canonical x (held at the corners' value beyond them).
+    fn at(&self, x: f32) -> f32 {
+        let f = ((x - self.x0) / (self.x1 - self.x0).max(1e-6)).clamp(0.0, 1.0)
+            * (GAP_SAMPLES - 1) as f32;
+        let i = (f as usize).min(GAP_SAMPLES - 2);
+        let t = f - i as f32;
+        self.gap[i] + (self.gap[i + 1] - self.gap[i]) * t
+    }
+}
+
+/// The few distances of a mouth that [`MouthState`] compares (canonical cm).
+#[derive(Debug, Clone, Copy)]
+struct MouthGeometry {
+    /// Inner-lip gap at the middle (13 over 14).
+    gap: f32,
+    /// Corner height above the upper inner lip's middle (negative: below).
+    lift: f32,
+    /// Corner-to-corner width.
+    width: f32,
+}
+
+/// A face's own mouth measured on the expression basis, relative to the
+/// canonical face's relaxed, closed mouth.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MouthState {
+    /// `jaw_open` that opens the canonical mouth as far as this one (0 for
+    /// a closed mouth).
+    pub jaw_open: f32,
+    /// Inner-lip gap at the middle, as a fraction of the mouth width.
+    pub lip_opening: f32,
+    /// Mouth width over the canonical face's (1 = as wide).
+    pub spread: f32,
+    /// `lip_spread` whose corner lift matches this mouth's with the jaw
+    /// closed (0 = relaxed, about 1 = a broad smile, negative = corners down).
+    pub smile: f32,
+}
+
+/// What the portrait's own mouth becomes at rest, the state speech moves
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestingMouth {
+    /// Close any opening (lips together, teeth hidden) and keep the
+    /// photo's smile.
+    #[default]
+    KeepSmile,
+    /// Close any opening and relax a smile too.
+    Neutral,
+    /// The photo's mouth as it is (an open mouth stays open under speech).
+    Photo,
+}
+
+impl RestingMouth {
+    /// Every choice's name, in the order help texts list them.
+    pub const NAMES: [&'static str; 3] = ["keep-smile", "neutral", "photo"];
+
+    /// Parses `keep-smile`, `neutral` or `photo`.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "keep-smile" | "smile" => Ok(Self::KeepSmile),
+            "neutral" => Ok(Self::Neutral),
+            "photo" | "as-photo" | "keep" => Ok(Self::Photo),
+            other => Err(crate::Error::Input(format!(
+                "unknown resting mouth {other:?}; use keep-smile, neutral or photo"
+            ))),
+        }
+    }
+
+    /// The name [`RestingMouth::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KeepSmile => "keep-smile",
+            Self::Neutral => "neutral",
+            Self::Photo => "photo",
+        }
+    }
+
+    /// The expression that takes a mouth measured as `own` to this resting
+    /// state (zero for [`RestingMouth::Photo`] and for a closed, unsmiling
+    /// mouth).
+    pub fn expression(self, own: &MouthState) -> Expression {
+        if self == Self::Photo {
+            return Expression::default();
+        }
+        // Openings under about 1.5 % of the mouth width are lips that
+        // touch; closing them would only move pixels about.
+        let open = own.lip_opening > 0.015;
+        Expression {
+            jaw_open: if open { -own.jaw_open } else { 0.0 },
+            lip_close: if open { 1.0 } else { 0.0 },
+            lip_spread: if self == Self::Neutral && own.smile > 0.1 {
+                -own.smile
+            } else {
+                0.0
+            },
+            ..Default::default()
+        }
+    }
 }
 
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
@@ -258,7 +381,15 @@ impl ExpressionBasis {
             moving
         });
 
-        Self {
+        let corners = (g.keypoints.mouth_right, g.keypoints.mouth_left);
+        let inner_upper = g.lips_inner[..=10].to_vec();
+        let inner_lower: Vec<usize> = std::iter::once(g.lips_inner[10])
+            .chain(g.lips_inner[11..].iter().copied())
+            .chain(std::iter::once(g.lips_inner[0]))
+            .collect();
+        let mut basis = Self {
+            inner_upper,
+            inner_lower,
             jaw_weight,
             lower_lip,
             upper_lip,
@@ -269,6 +400,145 @@ impl ExpressionBasis {
             brow,
             lids,
             lip_mid,
+            corners,
+            canonical_mouth: MouthGeometry {
+                gap: 0.0,
+                lift: 0.0,
+                width: 1.0,
+            },
+            gap_per_jaw: 1.0,
+            lift_per_spread: 1.0,
+        };
+        let rest = basis.geometry(v);
+        let unit = |e: Expression| basis.geometry(&basis.apply(v, &e));
+        let gap_per_jaw = (unit(Expression {
+            jaw_open: 1.0,
+            ..Default::default()
+        })
+        .gap
+            - rest.gap)
+            .max(1e-3);
+        let lift_per_spread = (unit(Expression {
+            lip_spread: 1.0,
+            ..Default::default()
+        })
+        .lift
+            - rest.lift)
+            .max(1e-3);
+        basis.gap_per_jaw = gap_per_jaw;
+        basis.lift_per_spread = lift_per_spread;
+        basis.canonical_mouth = rest;
+        basis
+    }
+
+    fn geometry(&self, v: &[[f32; 3]]) -> MouthGeometry {
+        let (u, l) = self.lip_mid;
+        let (a, b) = (v[self.corners.0], v[self.corners.1]);
+        MouthGeometry {
+            gap: v[u][1] - v[l][1],
+            lift: 0.5 * (a[1] + b[1]) - v[u][1],
+            width: ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt(),
+        }
+    }
+
+    /// Closes `k` of the inner-lip gap of `v` at every x, the lower lip
+    /// travelling 70 % of the way and the upper 30 %, with the skin that
+    /// follows them. `signed`: lips that overlap are parted until they
+    /// meet too (for the resting mouth, where a jaw closed by a measured
+    /// amount may overshoot at the sides of an oval opening).
+    fn close_lips(&self, v: &mut [[f32; 3]], k: f32, signed: bool) {
+        let gap = self.gap_profile(v, signed);
+        for ((p, &wl), &wu) in v.iter_mut().zip(&self.lower_lip).zip(&self.upper_lip) {
+            p[1] += k * gap.at(p[0]) * (0.7 * wl - 0.3 * wu);
+        }
+    }
+
+    /// `vertices` in the resting state `resting` takes a mouth measured as
+    /// `own` to: the jaw closed by `jaw` (jaw units) with the lips then
+    /// brought together along their whole length (when `own` is open), and
+    /// the smile relaxed ([`RestingMouth::Neutral`]).
+    pub fn rest(
+        &self,
+        vertices: &[[f32; 3]],
+        resting: RestingMouth,
+        own: &MouthState,
+        jaw: f32,
+    ) -> Vec<[f32; 3]> {
+        let e = resting.expression(own);
+        if e.is_neutral() {
+            return vertices.to_vec();
+        }
+        let mut out = self.apply(
+            vertices,
+            &Expression {
+                jaw_open: if e.lip_close > 0.0 { -jaw.max(0.0) } else { 0.0 },
+                lip_close: 0.0,
+                ..e
+            },
+        );
+        if e.lip_close > 0.0 {
+            // Twice: the second pass takes up what the skin's weights left.
+            self.close_lips(&mut out, 1.0, true);
+            self.close_lips(&mut out, 1.0, true);
+        }
+        out
+    }
+
+    /// The inner-lip gap of `v` across the mouth: how far the lower lip is
+    /// below the upper one at each x (0 where they touch or overlap, unless
+    /// `signed`).
+    fn gap_profile(&self, v: &[[f32; 3]], signed: bool) -> GapProfile {
+        let curve = |ids: &[usize], x: f32| {
+            let mut best = (f32::MAX, 0.0f32);
+            for w in ids.windows(2) {
+                let (a, b) = (v[w[0]], v[w[1]]);
+                let (lo, hi) = (a[0].min(b[0]), a[0].max(b[0]));
+                if x >= lo && x <= hi {
+                    let t = if hi > lo { (x - a[0]) / (b[0] - a[0]) } else { 0.5 };
+                    return a[1] + t * (b[1] - a[1]);
+                }
+                let d = (x - lo).abs().min((x - hi).abs());
+                if d < best.0 {
+                    best = (d, if (x - a[0]).abs() < (x - b[0]).abs() { a[1] } else { b[1] });
+                }
+            }
+            best.1
+        };
+        let (x0, x1) = (v[self.corners.0][0], v[self.corners.1][0]);
+        let (x0, x1) = (x0.min(x1), x0.max(x1));
+        let mut gap = [0.0f32; GAP_SAMPLES];
+        for (k, g) in gap.iter_mut().enumerate() {
+            let x = x0 + (x1 - x0) * k as f32 / (GAP_SAMPLES - 1) as f32;
+            let d = curve(&self.inner_upper, x) - curve(&self.inner_lower, x);
+            *g = if signed { d } else { d.max(0.0) };
+        }
+        GapProfile { x0, x1, gap }
+    }
+
+    /// Measures the mouth of `vertices` (a subject's face in the canonical
+    /// frame): its jaw opening, lip opening, width and smile.
+    pub fn measure_mouth(&self, vertices: &[[f32; 3]]) -> MouthState {
+        let c = self.canonical_mouth;
+        let g = self.geometry(vertices);
+        let jaw_open = ((g.gap - c.gap) / self.gap_per_jaw).max(0.0);
+        // The smile is read with the jaw closed: opening it lowers the
+        // corners, which would read as less of a smile.
+        let closed = if jaw_open > 0.0 {
+            self.geometry(&self.apply(
+                vertices,
+                &Expression {
+                    jaw_open: -jaw_open,
+                    ..Default::default()
+                },
+            ))
+        } else {
+            g
+        };
+        MouthState {
+            jaw_open,
+            lip_opening: (g.gap - c.gap).max(0.0) / g.width.max(1e-3),
+            spread: g.width / c.width.max(1e-3),
+            smile: (closed.lift - c.lift) / self.lift_per_spread,
         }
     }
 
@@ -303,12 +573,7 @@ impl ExpressionBasis {
             }
         }
         if e.lip_close != 0.0 {
-            let (u, l) = self.lip_mid;
-            let gap = out[u][1] - out[l][1];
-            let k = e.lip_close.clamp(0.0, 1.0) * gap.max(0.0);
-            for ((p, &wl), &wu) in out.iter_mut().zip(&self.lower_lip).zip(&self.upper_lip) {
-                p[1] += k * (0.7 * wl - 0.3 * wu);
-            }
+            self.close_lips(&mut out, e.lip_close.clamp(0.0, 1.0), false);
         }
         for (closure, lid) in [
             (e.blink_right, &self.lids[0]),

@@ -31,6 +31,7 @@ pub use placeholder::MouthWarpRenderer;
 
 use crate::face::analyze::Face;
 use crate::face::canonical::CanonicalFace;
+use crate::motion::expression::{MouthState, RestingMouth};
 use crate::motion::MotionFrame;
 use crate::Result;
 use mouth::{MouthFrame, MouthLook};
@@ -268,6 +269,9 @@ pub struct Renderer {
     /// The source's gaze ([`Face::gaze`]; straight ahead when the face has
     /// no iris landmarks): [`MotionFrame::gaze`] moves the irises from here.
     source_gaze: [f32; 2],
+    /// The resting mouth closes the photo's open mouth: closed lips get
+    /// the seam the photo never showed.
+    closes_mouth: bool,
 }
 
 impl Renderer {
@@ -292,7 +296,24 @@ impl Renderer {
             look,
             eyes,
             source_gaze: face.gaze().unwrap_or([0.0; 2]),
+            closes_mouth: false,
         })
+    }
+
+    /// Sets the state speech moves the portrait's mouth from (see
+    /// [`RestingMouth`]); a new renderer shows the photo's mouth as it is.
+    pub fn with_resting_mouth(mut self, resting: RestingMouth) -> Self {
+        let insets = mouth::lip_insets(&self.src, &self.rig.canonical.groups, &self.rig.source);
+        let e = self
+            .rig
+            .set_resting_mouth(resting, self.look.jaw_share(), &insets);
+        self.closes_mouth = e.lip_close > 0.0;
+        self
+    }
+
+    /// The portrait's own mouth, measured on the expression basis.
+    pub fn mouth_state(&self) -> MouthState {
+        self.rig.mouth_state()
     }
 
     /// Output width in pixels.
@@ -365,6 +386,9 @@ impl Renderer {
         }
         for (lid, closure) in &plan.lids {
             self.draw_lash_line(lid, *closure, out);
+        }
+        if self.closes_mouth {
+            plan.mouth.draw_seam(out, w, h);
         }
         if let Some(m) = masks {
             self.masks_into(&plan, m);

@@ -21,6 +21,9 @@ use image::RgbImage;
 use super::raster::sample;
 use crate::face::canonical::FaceGroups;
 
+/// How much the seam of closed lips darkens them at its middle.
+const SEAM: f32 = 0.3;
+
 /// Samples per mouth-outline table.
 const TABLE: usize = 64;
 
@@ -105,6 +108,54 @@ impl MouthFrame {
         lookup(&self.lower, u) - lookup(&self.upper, u)
     }
 
+    /// Darkens the line where closed lips meet, as in life (a soft crease
+    /// in the lips' own colour, strongest in the middle, fading toward the
+    /// corners and as the lips part). Where the lips are open the interior
+    /// has its own edge.
+    pub fn draw_seam(&self, out: &mut [u8], w: usize, h: usize) {
+        let sigma = (0.012 * self.width).max(0.7);
+        let reach = 2.5 * sigma;
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for k in 0..TABLE {
+            let u = k as f32 / (TABLE - 1) as f32;
+            for v in [self.upper[k], self.lower[k]] {
+                let (x, y) = self.at(u, v);
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
+        }
+        let clamp = |v: f32, n: usize| (v.max(0.0) as usize).min(n);
+        let (cx0, cx1) = (clamp(x0 - reach, w), clamp(x1 + reach + 1.0, w));
+        let (cy0, cy1) = (clamp(y0 - reach, h), clamp(y1 + reach + 1.0, h));
+        for y in cy0..cy1 {
+            for x in cx0..cx1 {
+                let (px, py) = (x as f32, y as f32);
+                let q = [px - self.origin[0], py - self.origin[1]];
+                let u = (q[0] * self.ex[0] + q[1] * self.ex[1]) / self.width;
+                if !(0.0..=1.0).contains(&u) {
+                    continue;
+                }
+                let v = q[0] * self.ey[0] + q[1] * self.ey[1];
+                let (up, lo) = (lookup(&self.upper, u), lookup(&self.lower, u));
+                let gap = lo - up;
+                let closed = 1.0 - smoothstep(0.5, 2.5, gap);
+                if closed <= 0.0 {
+                    continue;
+                }
+                let d = (v - 0.5 * (up + lo)).abs();
+                if d > reach {
+                    continue;
+                }
+                let c = 2.0 * u - 1.0;
+                let taper = (1.0 - c * c).max(0.0).sqrt();
+                let k = SEAM * closed * taper * (-(d * d) / (2.0 * sigma * sigma)).exp();
+                let i = 3 * (y * w + x);
+                for px in &mut out[i..i + 3] {
+                    *px = (*px as f32 * (1.0 - k) + 0.5) as u8;
+                }
+            }
+        }
+    }
+
     /// Largest opening across the mouth, pixels.
     pub fn max_opening(&self) -> f32 {
         self.upper
@@ -153,8 +204,57 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
+/// A colour of luminance `lum` whose chroma is `reference`'s times
+/// `gain` (a gray reference gives a gray colour).
+fn tint(lum: f32, reference: [f32; 3], gain: f32) -> [f32; 3] {
+    let l = luma(reference).max(1.0);
+    reference.map(|c| (lum * (1.0 + gain * (c / l - 1.0))).clamp(0.0, 255.0))
+}
+
 fn luma(c: [f32; 3]) -> f32 {
     0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+}
+
+/// How far (pixels) inside each inner-lip landmark of `points` the lip's
+/// own colour begins, one value per vertex of the inner lip ring (0 at the
+/// corners). FaceMesh puts the inner lip a few pixels off the true edge
+/// now and then, over teeth or the dark interior; a mouth closed from an
+/// open photo would show those pixels as a line of teeth or a dark seam
+/// where the lips meet. Walking from the landmark toward the middle of the
+/// lip until the colour is the lip's finds where the lip really starts.
+pub fn lip_insets(src: &RgbImage, groups: &FaceGroups, points: &[[f32; 2]]) -> Vec<f32> {
+    let n = groups.lips_inner.len();
+    groups
+        .lips_inner
+        .iter()
+        .zip(&groups.lips_outer)
+        .enumerate()
+        .map(|(k, (&i, &o))| {
+            let (p, q) = (points[i], points[o]);
+            let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+            let thick = (dx * dx + dy * dy).sqrt();
+            if k == 0 || k == n / 2 || thick < 2.0 {
+                return 0.0;
+            }
+            let at = |t: f32| sample(src, p[0] + t * dx / thick, p[1] + t * dy / thick);
+            // The lip's colour near its outer edge, where nothing else shows.
+            let lip = mix(at(0.7 * thick), at(0.85 * thick), 0.5);
+            let far = |c: [f32; 3]| {
+                ((c[0] - lip[0]).powi(2) + (c[1] - lip[1]).powi(2) + (c[2] - lip[2]).powi(2)).sqrt()
+            };
+            let tol = (0.2 * far(at(0.0))).clamp(14.0, 32.0);
+            let limit = 0.65 * thick;
+            let mut t = 0.0;
+            // Two pixels of lip in a row: an edge between teeth and cavity
+            // can blend to a lip-like colour for a single sample.
+            let lip_at = |t: f32| far(at(t)) <= tol && far(at(t + 1.0)) <= tol && far(at(t + 2.0)) <= tol;
+            while t < limit && !lip_at(t) {
+                t += 0.5;
+            }
+            // One more pixel so the edge's blend is left behind too.
+            (t + 1.0).min(limit)
+        })
+        .collect()
 }
 
 /// Colours and the source mouth, measured once per portrait.
@@ -165,7 +265,12 @@ pub struct MouthLook {
     /// How much of the interior the source's real pixels supply (0 for a
     /// closed source mouth, 1 for one open by a few pixels or more).
     real: f32,
+    /// Mean luminance of the source's open interior over its skin's (0
+    /// for a closed mouth): bright when teeth fill it, dark for a cavity.
+    interior_light: f32,
     teeth: [f32; 3],
+    /// Mean colour of the lips.
+    lip: [f32; 3],
     cavity: [f32; 3],
     tongue: [f32; 3],
     /// Colour of the upper lash line (the darkest pixels along the upper
@@ -206,7 +311,10 @@ impl MouthLook {
         let real = smoothstep(0.025, 0.07, opening / frame.width);
         // Teeth colour: the brightest third of the source interior when it
         // is open, else a plain enamel tone at the portrait's light level.
-        let mut teeth = [236.0 * light, 230.0 * light, 214.0 * light];
+        // Painted colours take their hue from the portrait's own lips, so a
+        // grayscale photo stays gray and a sepia painting sepia.
+        let mut teeth = tint(229.0 * light, lip, 0.12);
+        let mut interior_light = 0.0;
         if real > 0.0 {
             let mut px = Vec::new();
             for i in 0..24 {
@@ -218,6 +326,8 @@ impl MouthLook {
                     px.push(sample(src, x, y));
                 }
             }
+            interior_light =
+                px.iter().map(|c| luma(*c)).sum::<f32>() / px.len() as f32 / skin.max(1.0);
             px.sort_by(|a, b| luma(*b).total_cmp(&luma(*a)));
             let top = &px[..px.len() / 3];
             let mean = top
@@ -243,10 +353,19 @@ impl MouthLook {
             source: frame,
             lash,
             real,
+            interior_light,
             teeth,
-            cavity: [lip[0] * 0.42, lip[1] * 0.2, lip[2] * 0.2],
-            tongue: [lip[0] * 0.72, lip[1] * 0.4, lip[2] * 0.42],
+            lip,
+            cavity: tint(0.28 * luma(lip), lip, 1.6),
+            tongue: tint(0.55 * luma(lip), lip, 1.4),
         }
+    }
+
+    /// How much of the source's mouth opening the jaw made, judged by what
+    /// shows between the lips: teeth (bright: lips parted over closed
+    /// teeth, as in a smile) or a dark cavity (an open jaw).
+    pub fn jaw_share(&self) -> f32 {
+        1.0 - 0.8 * smoothstep(0.45, 0.8, self.interior_light)
     }
 
     /// Colour of interior pixel (x, y) of a frame whose mouth is `target`;
@@ -264,6 +383,19 @@ impl MouthLook {
         let edge = (dv.min(db) + 0.5).clamp(0.0, 1.0);
         if edge <= 0.0 {
             return warped;
+        }
+        // Lips that (nearly) touch where the photo's were apart show lip, a
+        // little shadowed, not a sliver of interior (at the corners of a
+        // closing mouth). Where the photo's own lips are as close, its own
+        // pixels stay.
+        let closing = self.source.opening(u) * target.width / self.source.width > dv + db + 1.0;
+        let open = if closing {
+            smoothstep(0.5, 2.5, dv + db)
+        } else {
+            1.0
+        };
+        if open <= 0.0 {
+            return mix(warped, self.lip.map(|c| c * 0.85), edge);
         }
         let painted = self.paint(target, u, dv, db);
         let inner = if self.real > 0.0 {
@@ -284,6 +416,7 @@ impl MouthLook {
         } else {
             painted
         };
+        let inner = mix(self.lip.map(|c| c * 0.85), inner, open);
         mix(warped, inner, edge)
     }
 
@@ -309,15 +442,17 @@ impl MouthLook {
         };
         // Cavity: darkest at the back (middle of the opening).
         let depth = (dv.min(db) / (0.5 * h)).clamp(0.0, 1.0);
+        // ... and in the shadow of the upper lip.
+        let under_upper = 0.6 + 0.4 * smoothstep(0.0, 0.3 * h, dv);
         let mut col = self
             .cavity
-            .map(|x| x * (1.15 - 0.45 * depth) * corner_shade);
+            .map(|x| x * (1.15 - 0.45 * depth) * corner_shade * under_upper);
         // Tongue at the bottom, behind the lower teeth.
         if h > 0.06 * w {
             let tu = c / 0.55;
             let tv = (db - lower) / (0.3 * h).max(1.0);
             let r = tu * tu + tv * tv;
-            let k = smoothstep(1.0, 0.7, r) * smoothstep(0.06, 0.16, h / w);
+            let k = smoothstep(1.0, 0.7, r) * smoothstep(0.1, 0.22, h / w);
             // Lit at the tip, darker toward the back of the mouth.
             let shade = 0.6 + 0.4 * (1.0 - tv.clamp(0.0, 1.0));
             col = mix(col, self.tongue.map(|x| x * shade * corner_shade), k);
@@ -326,7 +461,7 @@ impl MouthLook {
         col = mix(col, tooth(self.teeth, 0.86), lower_k);
         // Upper teeth in front of everything, shadowed under the lip.
         let upper_k = smoothstep(upper + 0.5, upper - 0.5, dv);
-        let under_lip = 0.72 + 0.28 * smoothstep(0.0, 0.3 * upper.max(1.0), dv);
+        let under_lip = 0.6 + 0.4 * smoothstep(0.0, 0.45 * upper.max(1.0), dv);
         mix(col, tooth(self.teeth, under_lip), upper_k)
     }
 }

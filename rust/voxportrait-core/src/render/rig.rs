@@ -25,8 +25,8 @@ use std::sync::{Arc, OnceLock};
 use crate::face::analyze::Face;
 use crate::face::canonical::{CanonicalFace, NUM_VERTICES};
 use crate::face::pose::HeadPose;
-use crate::motion::expression::ExpressionBasis;
-use crate::motion::MotionFrame;
+use crate::motion::expression::{ExpressionBasis, MouthState, RestingMouth};
+use crate::motion::{Expression, MotionFrame};
 use crate::{Error, Result};
 
 /// Rings around the face oval, as multiples of each oval point's distance
@@ -41,6 +41,10 @@ const RING_HEAD_WEIGHT: [(f32, f32); 3] = [(1.0, 1.0), (0.6, 0.4), (0.0, 0.0)];
 /// How much each ring follows the expression of its oval point (the jaw
 /// stretching the skin of the neck).
 const RING_EXPR_WEIGHT: [f32; 3] = [0.75, 0.35, 0.0];
+
+/// How much of the jaw's measured opening the resting mouth takes back by
+/// turning the jaw ([`FaceRig::set_resting_mouth`]).
+const REST_JAW: f32 = 0.6;
 
 /// What a triangle shows, which decides how its pixels are coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +99,14 @@ pub struct FaceRig {
     pub front_sign: f32,
     /// The subject's 468 vertices in the canonical frame.
     subject: Vec<[f32; 3]>,
+    /// The subject's vertices in its resting state ([`FaceRig::set_resting_mouth`]),
+    /// which every frame's expression moves from.
+    rest: Vec<[f32; 3]>,
+    /// The subject's own mouth, measured on the expression basis.
+    mouth: MouthState,
+    /// Source positions of the inner-lip ring as the landmarks put them
+    /// (before [`FaceRig::set_resting_mouth`] insets them).
+    inner_lips: Vec<[f32; 2]>,
     /// Canonical-frame ring points (after the 468 vertices).
     rings: Vec<[f32; 3]>,
     /// Per ring point: (head weight, expression weight, oval vertex).
@@ -177,17 +189,117 @@ impl FaceRig {
             [p[0], p[1]]
         }));
         let (triangles, front_sign) = build_triangles(&canonical, &subject, n);
+        let basis = shared_basis(&canonical);
+        let inner_lips = canonical.groups.lips_inner.iter().map(|&i| source[i]).collect();
         Ok(Self {
             front_sign,
             source,
             triangles,
-            basis: shared_basis(&canonical),
+            mouth: basis.measure_mouth(&subject),
+            basis,
             canonical,
             pose,
+            rest: subject.clone(),
+            inner_lips,
             subject,
             rings,
             ring_follow,
         })
+    }
+
+    /// The subject's own mouth as the portrait shows it.
+    pub fn mouth_state(&self) -> MouthState {
+        self.mouth
+    }
+
+    /// Sets the state every frame's expression moves from: the portrait's
+    /// mouth closed (and its smile relaxed) or left as it is. `jaw_share`
+    /// (0..1) is how much of the opening the jaw made; the lips close the
+    /// rest (lips parted over closed teeth close without moving the chin).
+    /// Returns the expression that took the portrait there.
+    /// `lip_insets` (pixels, one per inner-lip ring vertex) is how far
+    /// inside each inner-lip landmark the lip's own colour begins (at most 45 %
+    /// of the local opening, so the lips never cross): a mouth
+    /// that closes samples its lips from there.
+    pub fn set_resting_mouth(
+        &mut self,
+        resting: RestingMouth,
+        jaw_share: f32,
+        lip_insets: &[f32],
+    ) -> Expression {
+        let e = resting.expression(&self.mouth);
+        // The jaw takes back part of its share only: an opening is an oval,
+        // and a jaw closed by the whole measured amount would push the lower
+        // lip through the upper one at the sides; the lips close the rest.
+        let jaw = REST_JAW * jaw_share.clamp(0.0, 1.0) * self.mouth.jaw_open;
+        self.rest = self.basis.rest(&self.subject, resting, &self.mouth, jaw);
+        let none = vec![0.0; lip_insets.len()];
+        self.inset_inner_lips(if e.lip_close > 0.0 { lip_insets } else { &none });
+        e
+    }
+
+    /// Moves the source positions of the inner lips `insets` pixels into
+    /// the lips (at most 45 % of the local opening). The landmarks sit
+    /// on or near the lips' inner edge, where the pixels are part lip and
+    /// part teeth or dark interior: a mouth closed from an open photo would
+    /// show them as a line where the lips meet. Sampled from inside, the
+    /// lips meet in their own colour.
+    fn inset_inner_lips(&mut self, insets: &[f32]) {
+        let g = &self.canonical.groups;
+        let n = g.lips_inner.len();
+        let half = n / 2;
+        // Per inner-lip vertex: its landmark, unit direction into the lip,
+        // lip thickness, and the inset.
+        let mut moves = Vec::with_capacity(n);
+        for (k, &o) in g.lips_outer.iter().enumerate() {
+            let p = self.inner_lips[k];
+            // The nearest point of the other lip: the local opening.
+            let others = if k <= half { half + 1..n } else { 1..half };
+            let opening = others
+                .map(|j| {
+                    let q = self.inner_lips[j];
+                    ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+                })
+                .fold(f32::MAX, f32::min);
+            let q = self.source[o];
+            let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+            let thick = (dx * dx + dy * dy).sqrt().max(1e-3);
+            let d = insets.get(k).copied().unwrap_or(0.0).min(0.45 * opening).max(0.0);
+            moves.push((p, [dx / thick, dy / thick], thick, d));
+        }
+        for (k, &i) in g.lips_inner.iter().enumerate() {
+            let (p, dir, _, d) = moves[k];
+            self.source[i] = [p[0] + d * dir[0], p[1] + d * dir[1]];
+        }
+        // The vertices inside the lips (FaceMesh has rings between the
+        // inner and outer outlines) move with them, less toward the outer
+        // edge, so the lip's texture is compressed, never folded.
+        let outer: Vec<[f32; 2]> = g.lips_outer.iter().map(|&o| self.source[o]).collect();
+        let ring: std::collections::HashSet<usize> =
+            g.lips_inner.iter().chain(&g.lips_outer).copied().collect();
+        for v in 0..NUM_VERTICES {
+            let p = self.plain_source(v);
+            if ring.contains(&v) || !inside_polygon(&outer, p) {
+                continue;
+            }
+            let k = (0..n)
+                .min_by(|&a, &b| {
+                    let da = (moves[a].0[0] - p[0]).powi(2) + (moves[a].0[1] - p[1]).powi(2);
+                    let db = (moves[b].0[0] - p[0]).powi(2) + (moves[b].0[1] - p[1]).powi(2);
+                    da.total_cmp(&db)
+                })
+                .unwrap_or(0);
+            let (q, dir, thick, d) = moves[k];
+            let s = (((p[0] - q[0]) * dir[0] + (p[1] - q[1]) * dir[1]) / thick).clamp(0.0, 1.0);
+            let m = d * (1.0 - s);
+            self.source[v] = [p[0] + m * dir[0], p[1] + m * dir[1]];
+        }
+    }
+
+    /// Source position of vertex `v` as the landmarks put it.
+    fn plain_source(&self, v: usize) -> [f32; 2] {
+        let p = self.pose.project_point(self.subject[v]);
+        [p[0], p[1]]
     }
 
     /// Number of control points (468 + 3 rings).
@@ -233,9 +345,9 @@ impl FaceRig {
     pub fn targets(&self, m: &MotionFrame) -> FrameGeometry {
         let posed = self.target_pose(m);
         let expressed = if m.expression.is_neutral() {
-            self.subject.clone()
+            self.rest.clone()
         } else {
-            self.basis.apply(&self.subject, &m.expression)
+            self.basis.apply(&self.rest, &m.expression)
         };
         let mut target: Vec<[f32; 3]> = expressed.iter().map(|&c| posed.project_point(c)).collect();
         let mut rigid: Vec<[f32; 2]> = self
@@ -292,6 +404,22 @@ impl FaceRig {
         rigid.extend(target[NUM_VERTICES..].iter().map(|p| [p[0], p[1]]));
         FrameGeometry { target, rigid }
     }
+}
+
+/// Even-odd point-in-polygon test.
+fn inside_polygon(poly: &[[f32; 2]], p: [f32; 2]) -> bool {
+    let mut inside = false;
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let (a, b) = (poly[i], poly[j]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
 }
 
 /// Maps an image-space landmark back into the canonical frame through `pose`.

@@ -645,3 +645,139 @@ fn a_turned_cheek_gets_a_soft_edge_and_nothing_else_is_touched() {
         }
     }
 }
+
+/// Inner-lip opening over the outer eye-corner distance (the measure the
+/// issue's reference uses: landmarks 13–14 over 33–263).
+fn aperture(f: &Face) -> f32 {
+    dist(f.landmarks[13], f.landmarks[14]) / f.interocular()
+}
+
+/// A licence-clean open-mouthed portrait: a public-domain photo (Grace
+/// Hopper, closed mouth) with its mouth opened by the renderer itself, and
+/// its face.
+fn open_mouthed_portrait(jaw: f32) -> (RgbImage, Face) {
+    let path = crate::testdata::fixture("face/grace_hopper.jpg");
+    let img = crate::portrait::load_rgb(&path, [255; 3]).unwrap();
+    let face = analyze(&img).expect("face in the Grace Hopper photo");
+    let r = Renderer::new(img, &face, FaceAnalyzer::shared().unwrap().canonical()).unwrap();
+    let open = r.render(&expr(Expression {
+        jaw_open: jaw,
+        ..Default::default()
+    }));
+    let face = analyze(&open).expect("face in the opened portrait");
+    (open, face)
+}
+
+fn resting(img: RgbImage, face: &Face, resting: RestingMouth) -> Renderer {
+    Renderer::new(img, face, FaceAnalyzer::shared().unwrap().canonical())
+        .unwrap()
+        .with_resting_mouth(resting)
+}
+
+#[test]
+fn the_portraits_own_mouth_is_measured_on_the_expression_basis() {
+    let (img, face) = portrait();
+    let r = Renderer::new(img, &face, FaceAnalyzer::shared().unwrap().canonical()).unwrap();
+    let own = r.mouth_state();
+    let (_, open_face) = open_mouthed_portrait(0.7);
+    let open = resting(open_mouthed_portrait(0.7).0, &open_face, RestingMouth::Photo).mouth_state();
+    eprintln!("example {own:?}\nopened {open:?}");
+    // The example smiles (teeth showing between parted lips); a closed
+    // mouth opened by 0.7 of the jaw measures open.
+    assert!(own.smile > 0.2, "{own:?}");
+    assert!(own.lip_opening > 0.03, "{own:?}");
+    assert!(open.jaw_open > 0.3, "{open:?}");
+    assert!(open.lip_opening > 0.1, "{open:?}");
+}
+
+#[test]
+fn an_open_mouthed_portrait_rests_closed_and_closes_on_a_bilabial() {
+    let (img, face) = open_mouthed_portrait(0.7);
+    assert!(aperture(&face) > 0.15, "opened portrait {}", aperture(&face));
+    let r = resting(img, &face, RestingMouth::KeepSmile);
+    let bilabial = expr(Expression {
+        jaw_open: 0.1,
+        lip_close: 1.0,
+        ..Default::default()
+    });
+    for (what, m) in [("rest", MotionFrame::default()), ("bilabial", bilabial)] {
+        let f = analyze(&r.render(&m)).expect("face found");
+        eprintln!("{what}: aperture {:.4}", aperture(&f));
+        assert!(aperture(&f) <= 0.03, "{what}: aperture {}", aperture(&f));
+    }
+    // Speech still opens it.
+    let open = analyze(&r.render(&expr(Expression {
+        jaw_open: 0.6,
+        ..Default::default()
+    })))
+    .unwrap();
+    assert!(aperture(&open) > 0.1, "open {}", aperture(&open));
+}
+
+#[test]
+fn the_photo_resting_mouth_keeps_an_open_mouth_open() {
+    let (img, face) = open_mouthed_portrait(0.7);
+    let before = aperture(&face);
+    let r = resting(img.clone(), &face, RestingMouth::Photo);
+    assert_eq!(r.render(&MotionFrame::default()), img);
+    assert!(before > 0.15);
+}
+
+#[test]
+fn closed_lips_meet_in_their_own_colour_with_no_dark_line() {
+    let (img, face) = open_mouthed_portrait(0.7);
+    let r = resting(img.clone(), &face, RestingMouth::KeepSmile);
+    let out = r.render(&MotionFrame::default());
+    let g = r.rig.targets(&MotionFrame::default());
+    let groups = &r.rig.canonical.groups;
+    let lum = |p: &image::Rgb<u8>| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+    // Along the line where the lips meet (the target inner lips, away from
+    // the corners), and across the lips' middle in the source.
+    let (mut seam, mut lips) = (Vec::new(), Vec::new());
+    for k in 3..8 {
+        let (i, o) = (groups.lips_inner[k], groups.lips_outer[k]);
+        let p = g.target[i];
+        seam.push(lum(out.get_pixel(p[0].round() as u32, p[1].round() as u32)));
+        let (a, b) = (face.landmarks[i], face.landmarks[o]);
+        let m = [0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1])];
+        lips.push(lum(img.get_pixel(m[0].round() as u32, m[1].round() as u32)));
+    }
+    let darkest = seam.iter().cloned().fold(f32::MAX, f32::min);
+    let lip = lips.iter().sum::<f32>() / lips.len() as f32;
+    // The photo's open interior, which must not show between the lips.
+    let c = face.landmarks[13];
+    let d = face.landmarks[14];
+    let interior = lum(img.get_pixel(
+        (0.5 * (c[0] + d[0])).round() as u32,
+        (0.5 * (c[1] + d[1])).round() as u32,
+    ));
+    eprintln!("seam {seam:.0?}, lips {lip:.0}, interior {interior:.0}");
+    // A soft crease (at most 30 % darker than the lips), not the cavity.
+    assert!(darkest > 0.6 * lip, "seam {seam:?} vs lip {lip}");
+    assert!(darkest > interior + 0.5 * (lip - interior), "seam {seam:?} vs interior {interior}");
+}
+
+#[test]
+fn a_grayscale_portraits_mouth_interior_has_no_chroma() {
+    let (img, face) = portrait();
+    let gray = image::DynamicImage::ImageRgb8(img).grayscale().to_rgb8();
+    for resting_mouth in [RestingMouth::Photo, RestingMouth::KeepSmile] {
+        let r = resting(gray.clone(), &face, resting_mouth);
+        for jaw in [0.2, 0.5, 0.9] {
+            let out = r.render(&expr(Expression {
+                jaw_open: jaw,
+                lip_pucker: 0.3,
+                ..Default::default()
+            }));
+            let chroma = out
+                .pixels()
+                .map(|p| {
+                    let (a, b, c) = (p[0] as i32, p[1] as i32, p[2] as i32);
+                    (a - b).abs().max((b - c).abs()).max((a - c).abs())
+                })
+                .max()
+                .unwrap();
+            assert!(chroma <= 2, "{resting_mouth:?} jaw {jaw}: chroma {chroma}");
+        }
+    }
+}
