@@ -177,17 +177,18 @@ def make_host():
             return checkpoint_name()
 
         def can_refine(self) -> bool:
-            from modules import shared
-
-            return getattr(shared, "sd_model", None) is not None
+            # Every WebUI can: its checkpoint is looked up (and loaded if need be)
+            # when a job refines, never while the tab is built (see model_for_job).
+            return True
 
         def refine_host(self):
-            """The loaded checkpoint's UNet and VAE (Forge's forge_objects or A1111's ldm model)."""
+            """The checkpoint's UNet and VAE (Forge's, reForge's or Forge 1's
+            forge_objects, or A1111's ldm model); called inside a job, under the queue lock."""
             from modules import shared
 
             from voxportrait.refine import host_for_webui
 
-            return host_for_webui(getattr(shared, "sd_model", None), shared.state)
+            return host_for_webui(model_for_job(), shared.state)
 
         def api_credentials(self):
             return api_credentials()
@@ -199,14 +200,64 @@ def make_host():
     return _host
 
 
+def _is_model(model) -> bool:
+    """A real checkpoint, not Forge's FakeInitialModel placeholder."""
+    return model is not None and (getattr(model, "forge_objects", None) is not None
+                                  or hasattr(model, "apply_model"))
+
+
+def loaded_model():
+    """The checkpoint the WebUI has loaded, or None, without loading one: in
+    A1111 and reForge reading ``shared.sd_model`` loads the checkpoint there
+    and then (which held up start-up when the tab was built), and Forge keeps
+    a placeholder there until its first generation."""
+    try:
+        from modules import sd_models
+    except ImportError:
+        sd_models = None
+    data = getattr(sd_models, "model_data", None)
+    if data is not None:
+        model = getattr(data, "sd_model", None)
+    else:  # a WebUI before 1.6: a plain attribute
+        try:
+            from modules import shared
+        except ImportError:
+            return None
+        model = getattr(shared, "sd_model", None)
+    return model if _is_model(model) else None
+
+
+def model_for_job():
+    """The checkpoint a refining job uses, loaded now if it is not yet, as
+    the WebUI's own generation does; call it under the queue lock. Forge 2
+    loads with ``sd_models.forge_model_reload()`` (its processing.py does
+    that before every generation: it also applies a checkpoint change made
+    in the menu); A1111 and reForge load on reading ``shared.sd_model``."""
+    from modules import sd_models, shared
+
+    from voxportrait.refine.options import RefineError
+
+    reload = getattr(sd_models, "forge_model_reload", None)
+    try:
+        if callable(reload):
+            result = reload()
+            model = result[0] if isinstance(result, tuple) else result
+        else:
+            model = shared.sd_model
+    except Exception as e:
+        raise RefineError(f"the WebUI could not load its Stable Diffusion checkpoint: {type(e).__name__}: {e}")
+    return model if _is_model(model) else None
+
+
 def checkpoint_name():
     """The loaded checkpoint's title (A1111 and Forge keep its info on the
-    model), else the checkpoint setting, else None."""
+    model), else the checkpoint setting (the one selected, loaded when a job
+    needs it), else None. Loads nothing."""
     try:
         from modules import shared
     except ImportError:
         return None
-    model = getattr(shared, "sd_model", None)
+    model = loaded_model()
     info = getattr(model, "sd_checkpoint_info", None) if model is not None else None
     for attr in ("title", "name_for_extra", "name", "filename"):
         value = getattr(info, attr, None)

@@ -34,8 +34,12 @@ FAKES = ROOT / "tests" / "webui_fakes"
 TODAY = datetime.date.today().isoformat()
 
 
+#: Packages of the fakes (the WebUI's, and Forge's and reForge's model backends).
+FAKE_PACKAGES = ("modules", "backend", "ldm_patched")
+
+
 def _drop_fake_modules():
-    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
+    for name in [n for n in sys.modules if n.split(".")[0] in FAKE_PACKAGES]:
         del sys.modules[name]
 
 
@@ -44,7 +48,7 @@ def webui(tmp_path):
     """The fakes under their real names, a WebUI data folder in tmp_path, and
     the extension loaded by path (as the root scripts/ loader does) and
     registered; everything is taken out again afterwards."""
-    saved = {n: m for n, m in sys.modules.items() if n == "modules" or n.startswith("modules.")}
+    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in FAKE_PACKAGES}
     _drop_fake_modules()
     sys.path.insert(0, str(FAKES))
     try:
@@ -52,6 +56,7 @@ def webui(tmp_path):
         import modules.infotext_utils as cp
         import modules.paths as paths
         import modules.script_callbacks as script_callbacks
+        import modules.sd_models as sd_models
         import modules.shared as shared
 
         data = tmp_path / "webui"
@@ -64,7 +69,7 @@ def webui(tmp_path):
         registered = ext.register(script_callbacks)
         script_callbacks.ui_settings_callback()  # the WebUI runs it at start-up
         yield types.SimpleNamespace(ext=ext, shared=shared, callbacks=script_callbacks, call_queue=call_queue,
-                                    cp=cp, paths=paths, data=data, registered=registered)
+                                    cp=cp, paths=paths, data=data, registered=registered, sd_models=sd_models)
     finally:
         sys.path.remove(str(FAKES))
         _drop_fake_modules()
@@ -142,11 +147,15 @@ def test_outputs_go_under_outputs_voxportrait_date_and_follow_the_setting(webui,
 
 def test_refinement_note_names_the_loaded_checkpoint(webui):
     host = webui.ext.make_host()
-    assert not host.can_refine() and "needs a Stable Diffusion host" in host.refinement_note()
+    # No checkpoint loaded yet: refinement stays available (the job loads it).
+    assert host.can_refine() and "the one selected" in host.refinement_note()
+    webui.shared.opts.data["sd_model_checkpoint"] = "chosen.safetensors [0123456789]"
+    assert "chosen.safetensors [0123456789]" in host.refinement_note()
     webui.shared.sd_model = types.SimpleNamespace(
-        sd_checkpoint_info=types.SimpleNamespace(title="v1-5-pruned-emaonly.safetensors [6ce0161689]"))
+        apply_model=None, sd_checkpoint_info=types.SimpleNamespace(title="v1-5-pruned-emaonly.safetensors [6ce0161689]"))
     assert host.can_refine() and "v1-5-pruned-emaonly.safetensors [6ce0161689]" in host.refinement_note()
     webui.shared.sd_model = None
+    assert webui.sd_models.load_calls == []  # the note loads nothing
     from voxportrait import ui
 
     assert not ui.Host().can_refine() and "standalone app" in ui.Host().refinement_note()
@@ -913,6 +922,13 @@ def test_browser_webui_tab_generates_through_the_webui_queue(webui):
     """The tab as the WebUI shows it (its Blocks rendered in a tab of the
     WebUI's Blocks, jobs through the fake wrap_gradio_gpu_call and
     shared.state), driven in the browser."""
+    video = _browser_tab_generate(webui, PORTRAIT)
+    assert probe_mp4(webui.data / "outputs" / "voxportrait" / TODAY / video)["width"] == 128
+
+
+def _browser_tab_generate(webui, image):
+    """Uploads ``image`` and the speech in the tab rendered as the WebUI does,
+    presses Generate, waits for the video; returns the saved video's name."""
     gr = pytest.importorskip("gradio")
     from voxportrait import ui
 
@@ -933,7 +949,7 @@ def test_browser_webui_tab_generates_through_the_webui_queue(webui):
             WebDriverWait(driver, 60).until(lambda d: next(
                 (b for b in d.find_elements(By.CSS_SELECTOR, "#tabs button") if b.text.strip() == "VoxPortrait"),
                 None)).click()
-            _upload(driver, PORTRAIT, SPEECH_1S, 128)
+            _upload(driver, image, SPEECH_1S, 128)
             driver.find_element(By.CSS_SELECTOR, "#voxportrait_generate").click()
             WebDriverWait(driver, 240).until(lambda d: d.execute_script(
                 "const v = document.querySelector('#voxportrait_video video');"
@@ -944,7 +960,34 @@ def test_browser_webui_tab_generates_through_the_webui_queue(webui):
         demo.close()
     assert webui.shared.state.history[-2:] == [("begin", None), ("end", None)]
     (video,) = [f for f in os.listdir(webui.data / "outputs" / "voxportrait" / TODAY) if f.endswith(".mp4")]
-    assert probe_mp4(webui.data / "outputs" / "voxportrait" / TODAY / video)["width"] == 128
+    return video
+
+
+def test_browser_forge_tab_generates_with_forge_save_pil_to_cache(forge, tmp_path):
+    """Failure 1 in the browser: an upload through gradio's own event
+    processing, with Forge's save_pil_to_cache (no name=) in place; the
+    video is named after the uploaded file (gradio 3 sends no name)."""
+    gr = pytest.importorskip("gradio")
+    from PIL import Image
+
+    from voxportrait import ui
+
+    upload = tmp_path / "anna.png"
+    Image.open(PORTRAIT).save(upload)
+    video = _browser_tab_generate(forge.webui, upload)
+    assert video == ("00001-anna.mp4" if ui.gradio_major(gr) >= 4 else "00001-portrait.mp4")
+    assert not [f for f in os.listdir(ui.UPLOADS) if os.path.exists(os.path.join(ui.UPLOADS, f, "anna.png"))]
+
+
+def test_browser_reforge_tab_generates_with_its_wrapped_image_constructor(reforge):
+    """Failure 3 in the browser: with reForge's gr.Image.__init__ wrapper the
+    portrait still arrives as a file (it arrived as an array, and failed)."""
+    gr = pytest.importorskip("gradio")
+    if int(gr.__version__.split(".")[0]) >= 4:
+        pytest.skip("reForge runs gradio 3.41; gradio 4 and later build the page from the constructor's "
+                    "signature, which such a wrapper hides from them")
+    video = _browser_tab_generate(reforge.webui, PORTRAIT)
+    assert video == "00001-portrait.mp4"
 
 
 # ------------------------------------------------------------------ refinement (issue 7)
@@ -1047,3 +1090,337 @@ def test_webui_refine_interrupt_leaves_no_file_and_no_hook(webui, tmp_path):
     finally:
         state.interrupted = False
         webui.shared.sd_model = None
+
+
+# ------------------------------------------------------------------ what real hosts do (issue 21)
+#
+# Run in real hosts, the tab failed where the fakes above had not followed
+# the hosts: Forge's save_pil_to_cache without name= (gradio 4.40), Forge's
+# placeholder model until its first generation, reForge's wrapped
+# gr.Image.__init__ and its ldm_patched backend, and A1111 loading the
+# checkpoint when shared.sd_model is read. The fakes under
+# tests/webui_fakes/forge and tests/webui_fakes/reforge follow those hosts'
+# code (Forge dfdcbab, reForge 3b56b268, A1111 dev 1937682a).
+
+
+def _load_fake(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def forge(webui, monkeypatch):
+    """``webui`` as Forge (lllyasviel main, dfdcbab): its sd_models (the
+    FakeInitialModel placeholder, forge_model_reload), its ``backend``
+    memory manager, and, where gradio is installed, its ui_tempdir override
+    of gradio's save_pil_to_cache."""
+    import modules
+
+    sd_models = _load_fake("modules.sd_models", FAKES / "forge" / "sd_models.py")
+    monkeypatch.setitem(sys.modules, "modules.sd_models", sd_models)
+    monkeypatch.setattr(modules, "sd_models", sd_models, raising=False)
+    monkeypatch.syspath_prepend(str(FAKES / "forge"))
+    import backend.memory_management as mm
+
+    ui_tempdir = None
+    with contextlib.suppress(ImportError):
+        import gradio.processing_utils
+
+        if hasattr(gradio.processing_utils, "save_pil_to_cache"):  # gradio 4 and later, as Forge's 4.40
+            ui_tempdir = _load_fake("modules.ui_tempdir", FAKES / "forge" / "ui_tempdir.py")
+            ui_tempdir.install_ui_tempdir_override()  # as Forge does at start-up
+    try:
+        yield types.SimpleNamespace(webui=webui, sd_models=sd_models, memory_management=mm, ui_tempdir=ui_tempdir)
+    finally:
+        if ui_tempdir is not None:
+            ui_tempdir.uninstall()
+
+
+@pytest.fixture
+def reforge(webui, monkeypatch):
+    """``webui`` as reForge (Panchovix main, 3b56b268): A1111's sd_models, the
+    ``ldm_patched`` memory manager (no Forge 2 ``backend``), and, where gradio
+    is installed, its wrapper of gr.Image.__init__."""
+    monkeypatch.setitem(sys.modules, "backend", None)  # reForge has no Forge 2 backend
+    monkeypatch.syspath_prepend(str(FAKES / "reforge"))
+    import ldm_patched.modules.model_management as mm
+
+    extensons = None
+    with contextlib.suppress(ImportError):
+        import gradio  # noqa: F401
+
+        extensons = _load_fake("modules.gradio_extensons", FAKES / "reforge" / "gradio_extensons.py")
+        extensons.install()
+    try:
+        yield types.SimpleNamespace(webui=webui, memory_management=mm, model=_reforge_model)
+    finally:
+        if extensons is not None:
+            extensons.uninstall()
+
+
+def _reforge_model():
+    """A reForge-shaped shared.sd_model (needs torch)."""
+    return _load_fake("reforge_sd_model", FAKES / "reforge" / "sd_model.py").ReForgeModel()
+
+
+def _event(blocks, name):
+    """The Blocks' registered event function called ``name`` (gradio 3, 4 and 5)."""
+    fns = blocks.fns.values() if isinstance(blocks.fns, dict) else blocks.fns
+    (found,) = [f for f in fns if getattr(f.fn, "__name__", None) == name]
+    return found
+
+
+def _inputs_for(dependency, parts, **values):
+    """The event's input values: the widgets' defaults, with ``values`` by
+    component (``image``, ``audio``) or option name."""
+    by_component = {id(parts["options"][n]): n for n in parts["options"]}
+    out = []
+    for c in dependency.inputs:
+        name = by_component.get(id(c))
+        if c is parts["image"]:
+            out.append(values.get("image"))
+        elif any(c is a for a in parts["audio"]):
+            out.append(values.pop("audio", None))
+        else:
+            out.append(values.get(name, getattr(c, "value", None)))
+    return out
+
+
+def _upload_payload(image, path, name):
+    """What gradio hands an Image component's preprocess for an upload of
+    ``path`` called ``name``: FileData (4.x and later) or a data URL (3.x)."""
+    data_model = getattr(image, "data_model", None)
+    if data_model is not None:
+        return data_model(path=str(path), orig_name=name)
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def test_forge_portrait_upload_does_not_go_through_its_save_pil_to_cache(forge, tmp_path):
+    """Failure 1: Forge's save_pil_to_cache takes no name=, which gradio 4's
+    Image(type="filepath") passes; the tab's portrait inputs save the upload
+    themselves, named after the uploaded file, and Generate runs."""
+    gr = pytest.importorskip("gradio")
+    from PIL import Image
+
+    from voxportrait import ui
+
+    upload = tmp_path / "anna.png"
+    Image.open(PORTRAIT).save(upload)
+    if ui.gradio_major(gr) >= 4:  # the host's failure, reproduced with the fake
+        plain = gr.Image(type="filepath", image_mode="RGBA")
+        with pytest.raises(TypeError, match="name"):
+            plain.preprocess(_upload_payload(plain, upload, "anna.png"))
+    (blocks, _, _), = forge.webui.callbacks.ui_tabs_callback()
+    parts = blocks.voxportrait
+    expected = "anna" if ui.gradio_major(gr) >= 4 else "portrait"  # gradio 3 sends no file name
+    for image in (parts["image"], parts["reenact"]["image"]):
+        path = image.preprocess(_upload_payload(image, upload, "anna.png"))
+        with Image.open(path) as saved:
+            assert os.path.basename(path) == expected + ".png" and saved.mode == "RGBA"
+        ui.discard_upload(path)
+        assert not os.path.exists(os.path.dirname(path))
+    generate = _event(blocks, "voxportrait_generate")
+    path = parts["image"].preprocess(_upload_payload(parts["image"], upload, "anna.png"))
+    *_, status = generate.fn(*_inputs_for(generate, parts, image=path, audio=str(SPEECH_1S), size=128, fps="10",
+                                          exports=[]))
+    assert "voxportrait-ok" in status, status
+    folder = forge.webui.data / "outputs" / "voxportrait" / TODAY
+    assert os.listdir(folder) == [f"00001-{expected}.mp4"]
+    assert not os.path.exists(path)  # the upload is removed after the job
+
+
+def test_forge_refines_in_a_fresh_forge_loading_its_checkpoint_under_the_queue_lock(forge):
+    """Failure 2: until its first generation Forge's shared.sd_model is a
+    FakeInitialModel; a refining job calls forge_model_reload() under the
+    queue lock, as Forge's processing.py does, and then refines."""
+    pytest.importorskip("torch")
+    import sd_tiny
+
+    sd_models, shared = forge.sd_models, forge.webui.shared
+    host = forge.webui.ext.make_host()
+    sd_models.loader = lambda info: sd_tiny.ForgeEngine()
+    sd_models.select(sd_models.CheckpointInfo("models/Stable-diffusion/tiny.safetensors"))
+    host.refinement_note()
+    assert type(shared.sd_model).__name__ == "FakeInitialModel" and sd_models.load_calls == []
+
+    def job(*args, progress=None):
+        return __import__("voxportrait.ui").ui._run_single(host, *args, progress, STUB_GR)
+
+    job.__name__ = "voxportrait_generate"
+    fn = host.wrap_event(job, extra_outputs=[None, None, None, ""])
+    values = {"size": 128, "fps": "10", "exports": [], "refine": True, "refine_steps": 4, "refine_strength": 0.5}
+    video, _, _, _, status = fn(str(PORTRAIT), str(SPEECH_1S), values)
+    assert "voxportrait-ok" in status, status  # was "no Stable Diffusion checkpoint is loaded"
+    assert probe_mp4(video)["frames"] == 10
+    assert sd_models.load_calls == [True]  # loaded once, under the queue lock
+    engine = shared.sd_model
+    assert type(engine).__name__ == "ForgeEngine" and forge.memory_management.loaded
+    assert all(p is not engine.forge_objects.unet for p in forge.memory_management.loaded)  # clones only
+    assert "tiny.safetensors" in host.refinement_note()
+    *_, status = fn(str(PORTRAIT), str(SPEECH_1S), values)
+    assert "voxportrait-ok" in status and sd_models.load_calls == [True]  # already loaded
+    # A Forge without any checkpoint: a clear message, not a crash.
+    sd_models.select(None)
+    *_, status = fn(str(PORTRAIT), str(SPEECH_1S), values)
+    assert "could not load its Stable Diffusion checkpoint" in status and "You do not have any model" in status
+
+
+def test_reforge_wrapped_image_constructor_gets_every_keyword(reforge, tmp_path):
+    """Failure 3: reForge replaces gr.Image.__init__ with (self, *args,
+    **kwargs); every keyword still reaches gradio (type, label, elem_id,
+    visible), and a portrait arriving as an array is saved all the same."""
+    gr = pytest.importorskip("gradio")
+    import numpy as np
+
+    from voxportrait import ui
+
+    assert list(inspect_parameters(gr.Image.__init__)) == ["self", "args", "kwargs"]
+    assert ui._accepted(gr.Image, {"type": "pil", "elem_id": "x"}) == {"type": "pil", "elem_id": "x"}
+    (blocks, _, _), = reforge.webui.callbacks.ui_tabs_callback()
+    parts = blocks.voxportrait
+    image = parts["image"]
+    assert (image.elem_id, image.label, image.type, image.image_mode) == ("voxportrait_image", "Portrait", "pil",
+                                                                         "RGBA")
+    by_id = {getattr(b, "elem_id", None): b for b in blocks.blocks.values()}
+    assert by_id["voxportrait_gif"].visible is False and by_id["voxportrait_batch_table"].visible is False
+    path = ui.save_upload(np.zeros((8, 8, 4), np.uint8), "anna")
+    assert os.path.basename(path) == "anna.png"
+    ui.discard_upload(path)
+
+
+def inspect_parameters(fn):
+    import inspect
+
+    return inspect.signature(fn).parameters
+
+
+def test_reforge_refines_through_ldm_patched_from_the_api(reforge):
+    """Failure 4: reForge (and Forge 1) have ldm_patched, not Forge 2's
+    backend; refinement uses ldm_patched's memory manager. The checkpoint
+    loads on the job's first read of shared.sd_model, under the queue lock."""
+    pytest.importorskip("torch")
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    webui = reforge.webui
+    webui.sd_models.loader = lambda info: reforge.model()
+    app = FastAPI()
+    webui.callbacks.app_started_callback(None, app)
+    body = {"image": base64.b64encode(PORTRAIT.read_bytes()).decode(),
+            "audio": base64.b64encode(SPEECH_1S.read_bytes()).decode(),
+            "size": 128, "fps": 10, "refine": True, "refine_steps": 4, "refine_strength": 0.5}
+    with TestClient(app) as client:
+        r = client.post("/voxportrait/v1/animate", json=body)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-voxportrait-frames"] == "10"
+    assert webui.sd_models.load_calls == [True]
+    assert reforge.memory_management.loaded  # the UnetPatcher clone went through ldm_patched
+
+
+def test_refine_on_an_unknown_forge_backend_is_a_clear_422(webui, monkeypatch):
+    """Failure 4: with forge_objects but neither backend nor ldm_patched, the
+    API says so (422, field refine) instead of a bare 500."""
+    pytest.importorskip("torch")
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setitem(sys.modules, "backend", None)
+    monkeypatch.setitem(sys.modules, "ldm_patched", None)
+    webui.shared.sd_model = _reforge_model()
+    app = FastAPI()
+    webui.callbacks.app_started_callback(None, app)
+    body = {"image": base64.b64encode(PORTRAIT.read_bytes()).decode(), "size": 128, "refine": True}
+    with TestClient(app) as client:
+        r = client.post("/voxportrait/v1/animate", json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "refine" and "does not support this WebUI's model backend" in r.json()["detail"]
+        # Anything unexpected is a JSON answer that says what failed.
+        from voxportrait import ui
+
+        monkeypatch.setattr(ui, "render_job", lambda *a, **k: (_ for _ in ()).throw(KeyError("boom")))
+        r = client.post("/voxportrait/v1/animate", json=body)
+        assert r.status_code == 500 and r.json()["detail"] == "KeyError: 'boom'"
+
+
+def test_a1111_tab_loads_no_checkpoint_and_refinement_survives_a_failed_load(webui):
+    """Failure 5: in A1111 reading shared.sd_model loads the checkpoint, so
+    building the tab must not read it (start-up waited for the load); and a
+    failed load does not lock refinement: the next job loads again."""
+    loads = webui.sd_models.load_calls
+    gr = None
+    with contextlib.suppress(ImportError):
+        import gradio as gr
+    if gr is not None:
+        (blocks, _, _), = webui.callbacks.ui_tabs_callback()
+        assert loads == []  # nothing loaded while the tab was built
+        assert blocks.voxportrait["options"]["refine"].interactive is not False
+    host = webui.ext.make_host()
+    assert host.refinement_note() and host.checkpoint() is None and loads == []
+    assert host.can_refine() and loads == []
+    pytest.importorskip("torch")  # refinement itself
+    values = {"size": 128, "fps": "10", "exports": [], "refine": True, "refine_steps": 4, "refine_strength": 0.5}
+
+    def job(*args, progress=None):
+        return __import__("voxportrait.ui").ui._run_single(host, *args, progress, STUB_GR)
+
+    job.__name__ = "voxportrait_generate"
+    fn = host.wrap_event(job, extra_outputs=[None, None, None, ""])
+    *_, status = fn(str(PORTRAIT), str(SPEECH_1S), values)  # the WebUI has no checkpoint: the load fails
+    assert "no Stable Diffusion checkpoint is loaded" in status and "checkpoint menu" in status
+    assert loads == [True] and host.can_refine()
+    import sd_tiny
+
+    webui.sd_models.loader = lambda info: sd_tiny.LatentDiffusion()  # a checkpoint is added
+    video, *_, status = fn(str(PORTRAIT), str(SPEECH_1S), values)
+    assert "voxportrait-ok" in status, status
+    assert loads == [True, True] and probe_mp4(video)["frames"] == 10
+
+
+def test_upload_names_and_no_face_advice_for_the_tab_and_api(webui, tmp_path, talking_video):
+    """Failure 6: Single-tab outputs are named after the upload (not gradio's
+    temporary name); the no-face message says where the tab (or the API)
+    sets the mouth position, not the command line's --mouth flag."""
+    from helpers import write_png
+
+    from voxportrait import ui
+
+    assert ui.upload_name({"path": "/tmp/gradio/ab12/anna.png", "orig_name": "anna.png"}) == "anna"
+    assert ui.upload_name(types.SimpleNamespace(path="/tmp/gradio/ab12/bob smith.jpg", orig_name=None)) == "bob_smith"
+    assert ui.upload_name(types.SimpleNamespace(path="/tmp/tmpqouv27r4.png", orig_name=None)) == "portrait"
+    assert ui.upload_name("data:image/png;base64,AAAA") == "portrait"  # gradio 3 sends no name
+    assert ui.upload_name("/out/txt2img/00012-1234.png?1712345678.1") == "00012-1234"  # Forge's send-to
+    assert ui.upload_name(None) == "portrait"
+    host = webui.ext.make_host()
+    gradient = tmp_path / "gradient.png"
+    w, h = 160, 120
+    write_png(gradient, [[c for x in range(w) for c in (x * 255 // w, y * 255 // h, 128)] for y in range(h)], w, h)
+    *_, status = ui._run_single(host, str(gradient), str(SPEECH_1S), {"size": 128, "fps": "10"}, None, STUB_GR)
+    assert "no face found" in status and "--mouth" not in status
+    assert "Mouth position X,Y box under Video &gt; Advanced, as fractions" in status
+    assert ui.without_cli_flags("(--mouth X,Y as fractions of the width and height)", "api") == \
+        "(the mouth field: X,Y as fractions of the width and height)"
+    # "Drive from a video" has no mouth-only mode: no advice to set one there.
+    *_, status = ui._run_reenact(host, str(gradient), str(talking_video), {"size": 128}, None, STUB_GR)
+    assert "no face found" in status and "--mouth" not in status and "driving a portrait needs a face" in status
+    # With the position given in that box, it animates.
+    *_, status = ui._run_single(host, str(gradient), str(SPEECH_1S), {"size": 128, "fps": "10", "mouth": "0.5,0.66",
+                                                                       "exports": []}, None, STUB_GR)
+    assert "voxportrait-ok" in status and os.listdir(host.output_dir()) == ["00001-gradient.mp4"]
+    # The API names its own field.
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    webui.callbacks.app_started_callback(None, app)
+    with TestClient(app) as client:
+        r = client.post("/voxportrait/v1/animate", json={"image": base64.b64encode(gradient.read_bytes()).decode()})
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "(the mouth field: X,Y as fractions" in detail and "--mouth" not in detail

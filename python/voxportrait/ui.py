@@ -436,9 +436,10 @@ class Host:
         by default (the WebUI's ``--api-auth``)."""
         return {}
 
-    # the refinement group
+    # the refinement group (building the tab must load no model: these three
+    # answer without one; refine_host, called inside a job, loads it)
     def checkpoint(self) -> Optional[str]:
-        """The loaded Stable Diffusion checkpoint, or None."""
+        """The host's Stable Diffusion checkpoint (loaded, else selected), or None."""
         return None
 
     def refine_host(self):
@@ -447,14 +448,18 @@ class Host:
         return None
 
     def can_refine(self) -> bool:
+        """Whether the host has Stable Diffusion models to refine with (the
+        refinement checkbox is locked otherwise); whether one loads is known
+        only when a job asks :meth:`refine_host`."""
         return False
 
     def refinement_note(self) -> str:
         ckpt = self.checkpoint()
         if self.can_refine():
-            return (f"Refines the rendered mouth (or face) with the checkpoint loaded in the WebUI: **{ckpt or 'the loaded model'}** "
-                    "(its own UNet and VAE, no second copy), attending to the portrait and to neighbouring "
-                    "frames so identity holds and frames do not flicker. SD1.5-family checkpoints only.")
+            return (f"Refines the rendered mouth (or face) with the WebUI's checkpoint: **{ckpt or 'the one selected'}** "
+                    "(its own UNet and VAE, no second copy; loaded when you generate if it is not yet), "
+                    "attending to the portrait and to neighbouring frames so identity holds and frames do not "
+                    "flicker. SD1.5-family checkpoints only.")
         return ("**Refinement needs a Stable Diffusion host**: use this tab inside the A1111 or Forge WebUI (it "
                 "uses the checkpoint loaded there) or the ComfyUI Refine node. The standalone app has no "
                 "Stable Diffusion model and cannot refine yet.")
@@ -584,8 +589,9 @@ def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video
 
         try:
             sd_host = host.refine_host() if host is not None else None
-        except RefineError as e:
-            raise ValidationError(str(e), "refine")
+        except (RefineError, ImportError) as e:  # ImportError: a module the host should have is missing
+            raise ValidationError(str(e) if isinstance(e, RefineError) else
+                                  f"refinement cannot run in this host: {type(e).__name__}: {e}", "refine")
         if sd_host is None:
             raise ValidationError("refinement needs a Stable Diffusion model loaded by a host (the WebUI tab or "
                                   "the ComfyUI Refine node); turn refinement off here", "refine")
@@ -1075,7 +1081,7 @@ def _run_reenact(host: Host, image: Optional[str], video: Optional[str], values:
         folder, out = _output_for(host, image, "reenact")
         report = reenact_job(image, video, out, opts, Tracker(host.state, progress))
     except (ValidationError, Interrupted, Skipped, vp.VoxPortraitError) as e:
-        return keep + [_error_status(e)]
+        return keep + [_error_status(e, "drive")]
     shown = _displayable(host, out)
     return [shown, update(gr, value=None, visible=False), [shown],
             f"<div class='voxportrait-ok'>{html.escape(video_summary(report, folder))}</div>"]
@@ -1200,7 +1206,7 @@ def run_api_request(req: ApiRequest, host: Host) -> dict:
             try:
                 report = render_job(paths["image"], paths.get("audio"), req.options, video, tracker, host)
             except vp.InputError as e:
-                message = str(e)
+                message = without_cli_flags(str(e), "api")
                 for kind, path in paths.items():
                     message = message.replace(path, kind)
                 raise ValidationError(message, None, 422)
@@ -1296,6 +1302,11 @@ def add_api_routes(app, host: Host, prefix: str = API_PREFIX) -> list:
             return error(409, "interrupted (Interrupt was pressed); no output written")
         except vp.VoxPortraitError as e:
             return error(500, f"{type(e).__name__}: {' '.join(str(e).split())}")
+        except Exception as e:  # a JSON answer saying what failed, not a bare 500; the traceback goes to the log
+            import traceback
+
+            traceback.print_exc()
+            return error(500, f"{type(e).__name__}: {' '.join(str(e).split())}")
         video = result.pop("video_bytes")
         mime = "image/gif" if result["format"] == "gif" else "video/mp4"
         if req.response == "json":
@@ -1339,13 +1350,18 @@ def gradio_major(gr) -> int:
 
 
 def _accepted(cls, kwargs: dict) -> dict:
-    """``kwargs`` less those the constructor does not name: gradio 3.x warns
-    about unknown keyword arguments and 4.x refuses them."""
+    """``kwargs`` less those the constructor does not name: gradio 4.x
+    refuses unknown keyword arguments. A constructor that takes ``**kwargs``
+    gets every one: gradio 3.x's own (which only warns about unknown ones),
+    and a host's wrapper such as reForge's ``gr.Image.__init__(self, *args,
+    **kwargs)``, whose signature names none of the real ones."""
     target = cls.__init__ if isinstance(cls, type) else cls
     try:
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
         return kwargs
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(kwargs)
     return {k: v for k, v in kwargs.items() if k in params}
 
 
@@ -1358,12 +1374,76 @@ def make(gr, name: str, *args, **kwargs):
 
 def image_input(gr, **kwargs):
     """A portrait input returning a file path: upload or paste (``source=``
-    in 3.x, ``sources=`` in 4.x); RGBA so transparency reaches the renderer."""
+    in 3.x, ``sources=`` in 4.x); RGBA so transparency reaches the renderer.
+
+    Gradio hands the image over as a PIL image (``type="pil"``) and this
+    component's own ``preprocess`` saves it (:func:`save_upload`) under the
+    uploaded file's name where gradio knows it (4.x and later), so outputs
+    are named after the portrait. Not ``type="filepath"``: gradio 4 then
+    calls ``processing_utils.save_pil_to_cache(..., name=...)``, which Forge
+    replaces with a function that takes no ``name`` (a TypeError on every
+    upload), and gradio 3 saves under a temporary name."""
     if gradio_major(gr) >= 4:
         kwargs["sources"] = ["upload", "clipboard"]
     else:
         kwargs["source"] = "upload"
-    return make(gr, "Image", type="filepath", image_mode="RGBA", **kwargs)
+    image = make(gr, "Image", type="pil", image_mode="RGBA", **kwargs)
+    gradio_preprocess = image.preprocess
+
+    def preprocess(payload):
+        return save_upload(gradio_preprocess(payload), upload_name(payload))
+
+    preprocess.__doc__ = gradio_preprocess.__doc__
+    image.preprocess = preprocess  # on this component only (gradio calls block.preprocess)
+    return image
+
+
+#: Where :func:`save_upload` puts portraits, a folder per upload (removed after the job).
+UPLOADS = os.path.join(tempfile.gettempdir(), "voxportrait-uploads")
+_TEMP_NAME = re.compile(r"(tmp[a-z0-9_]{6,}|image|blob|clipboard)", re.IGNORECASE)
+
+
+def upload_name(payload) -> str:
+    """The uploaded file's name, where gradio passes it (4.x and later:
+    ``orig_name``, else the cached file's name); "portrait" for gradio 3.x's
+    data URLs and for temporary names."""
+    if isinstance(payload, dict):
+        names = [payload.get("orig_name"), payload.get("path"), payload.get("name")]
+    elif isinstance(payload, str):
+        names = [] if payload.startswith("data:") else [payload]
+    else:
+        names = [getattr(payload, "orig_name", None), getattr(payload, "path", None)]
+    for name in names:
+        if isinstance(name, str) and name.strip():
+            stem = os.path.splitext(os.path.basename(name.split("?")[0]))[0]
+            if stem and not _TEMP_NAME.fullmatch(stem):
+                return safe_stem(stem)
+    return "portrait"
+
+
+def save_upload(value, name: str = "portrait") -> Optional[str]:
+    """A PNG of an uploaded image (PIL, or an array where a host changed the
+    component's type) as ``<UPLOADS>/<random>/<name>.png``; a path is
+    returned as it is."""
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return value if value is None else os.fspath(value)
+    from PIL import Image
+
+    image = value if isinstance(value, Image.Image) else Image.fromarray(__import__("numpy").asarray(value))
+    os.makedirs(UPLOADS, exist_ok=True)
+    folder = tempfile.mkdtemp(dir=UPLOADS)
+    path = os.path.join(folder, safe_stem(name) + ".png")
+    image.save(path)
+    return path
+
+
+def discard_upload(path: Optional[str]) -> None:
+    """Removes a :func:`save_upload` file and its folder (other paths are left alone)."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.dirname(folder) == os.path.abspath(UPLOADS):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def audio_inputs(gr, **kwargs) -> list:
@@ -1753,7 +1833,10 @@ def build_blocks(host: Optional[Host] = None):
         def generate_fn(image_value, *rest, progress=None):
             audio_value = next((p for p in map(path_of, rest[:n_audio]) if p), None)
             values = _values(option_names_, rest[n_audio:])
-            return _run_single(host, path_of(image_value), audio_value, values, progress, gr)
+            try:
+                return _run_single(host, path_of(image_value), audio_value, values, progress, gr)
+            finally:
+                discard_upload(path_of(image_value))
 
         generate_fn.__name__ = "voxportrait_generate"
         on(generate, "click",
@@ -1792,7 +1875,10 @@ def build_blocks(host: Optional[Host] = None):
 
         def reenact_fn(image_value, video_value, *rest, progress=None):
             values = dict(zip(REENACT_OPTIONS, rest))
-            return _run_reenact(host, path_of(image_value), path_of(video_value), values, progress, gr)
+            try:
+                return _run_reenact(host, path_of(image_value), path_of(video_value), values, progress, gr)
+            finally:
+                discard_upload(path_of(image_value))
 
         reenact_fn.__name__ = "voxportrait_reenact"
         on(reenact["button"], "click",
@@ -1809,11 +1895,34 @@ def build_blocks(host: Optional[Host] = None):
     return blocks
 
 
-def _error_status(e: BaseException) -> str:
+_CLI_MOUTH = re.compile(r"--mouth X,Y( as)?")
+#: Where each front end sets the mouth position the engine's no-face message asks for.
+MOUTH_SETTING = {
+    "tab": "the Mouth position X,Y box under Video > Advanced",
+    "api": "the mouth field: X,Y",
+}
+
+
+_DRIVE_ADVICE = re.compile(r";[^;]*--mouth X,Y.*$", re.DOTALL)
+
+
+def without_cli_flags(message: str, where: str = "tab") -> str:
+    """The engine's message with its command-line advice (``--mouth X,Y``)
+    put the way this front end (``tab``, ``api``) sets it; ``drive`` (the
+    "Drive from a video" tab, which has no mouth-only mode) drops it."""
+    if where == "drive":
+        return _DRIVE_ADVICE.sub("; driving a portrait needs a face that is found in it (for a stylised face, the "
+                                 "Single tab animates the mouth alone: set its Mouth position X,Y)", message)
+    setting = MOUTH_SETTING[where]
+    joint = ", as" if where == "tab" else " as"
+    return _CLI_MOUTH.sub(lambda m: setting + (joint if m.group(1) else ""), message)
+
+
+def _error_status(e: BaseException, where: str = "tab") -> str:
     if isinstance(e, (Interrupted, Skipped)):
         what = "Interrupted" if isinstance(e, Interrupted) else "Skipped"
         return f"<div class='voxportrait-interrupted'>{what}; no output written.</div>"
-    return error_html(str(e))
+    return error_html(without_cli_flags(str(e), where))
 
 
 def _run_single(host: Host, image: Optional[str], audio: Optional[str], values: dict, progress, gr):
@@ -1873,7 +1982,7 @@ def _run_batch_ui(host: Host, folder, files, listing, manifest, values: dict, pr
     rows, outputs = [], []
     for j in result["jobs"]:
         rows.append([j.number, j.status, "-" if j.seconds is None else round(j.seconds, 1),
-                     (j.output if j.status == "ok" else j.error) or "-"])
+                     (j.output if j.status == "ok" else without_cli_flags(j.error or "")) or "-"])
         if j.status == "ok" and j.report:
             outputs += list(j.report["files"].values())
     first_video = next((j.report["video"] for j in result["jobs"] if j.status == "ok" and j.report

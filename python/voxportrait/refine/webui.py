@@ -1,10 +1,11 @@
-"""Stable Diffusion WebUI adapters: A1111 (ldm ``LatentDiffusion``) and Forge
-(``forge_objects``). Both take the model the WebUI already loaded
+"""Stable Diffusion WebUI adapters: A1111 (ldm ``LatentDiffusion``) and Forge,
+reForge and Forge 1 (``forge_objects``). All take the model the WebUI already loaded
 (``shared.sd_model``) and never load another copy."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 import torch
 
@@ -153,24 +154,44 @@ def _hacked_forward(block, key, bank: FrameAttention, original):
 
 
 class ForgeHost(_FirstStage, PatcherUNet):
-    """Forge's ``shared.sd_model.forge_objects`` (UnetPatcher + VAE) as an ``SDHost``."""
+    """``shared.sd_model.forge_objects`` (UnetPatcher + VAE) as an ``SDHost``: Forge 2
+    (``backend``), reForge and Forge 1 (``ldm_patched``); both UnetPatchers are
+    ComfyUI-style ModelPatchers."""
 
     def __init__(self, sd_model, state=None, memory_management=None):
         objs = getattr(sd_model, "forge_objects", None)
         if objs is None or getattr(objs, "unet", None) is None:
             raise RefineError("no Stable Diffusion checkpoint is loaded in Forge; load an SD1.5 one")
-        if memory_management is None:
-            from backend import memory_management  # Forge's own module
-        mm = memory_management
+        mm = memory_management if memory_management is not None else forge_memory_management()
         PatcherUNet.__init__(self, objs.unet, load_models=mm.load_model_gpu, device=mm.get_torch_device())
         self.sd_model = sd_model
         self.check_interrupt = _interrupt_check(state)
 
 
+def forge_memory_management():
+    """The memory manager of a Forge-style WebUI: Forge 2's ``backend.memory_management``,
+    else ``ldm_patched.modules.model_management`` (reForge and Forge 1, whose UnetPatcher
+    is ldm_patched's ComfyUI-style ModelPatcher). Raises RefineError when neither exists."""
+    missing = []
+    for name in ("backend.memory_management", "ldm_patched.modules.model_management"):
+        try:
+            mm = importlib.import_module(name)
+        except ImportError as e:
+            missing.append(f"{name} ({e})")
+            continue
+        if hasattr(mm, "load_model_gpu") and hasattr(mm, "get_torch_device"):
+            return mm
+        missing.append(f"{name} (no load_model_gpu/get_torch_device)")
+    raise RefineError("refinement does not support this WebUI's model backend: it has forge_objects but "
+                      "neither Forge's nor reForge's memory manager: " + "; ".join(missing))
+
+
 def host_for_webui(sd_model, state=None) -> SDHost:
-    """The adapter for whichever WebUI loaded ``sd_model`` (Forge or A1111)."""
+    """The adapter for whichever WebUI loaded ``sd_model``: Forge 2, reForge or Forge 1
+    (``forge_objects``), or A1111 (ldm ``LatentDiffusion``)."""
     if sd_model is None:
-        raise RefineError("no Stable Diffusion checkpoint is loaded in the WebUI; load an SD1.5 one")
+        raise RefineError("no Stable Diffusion checkpoint is loaded in the WebUI; choose an SD1.5 one in the "
+                          "checkpoint menu at the top of the page")
     if getattr(sd_model, "forge_objects", None) is not None:
         return ForgeHost(sd_model, state)
     return A1111Host(sd_model, state)

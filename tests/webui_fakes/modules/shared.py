@@ -1,7 +1,9 @@
 """Fake of modules.shared: opts, OptionInfo, state, sd_model."""
 
 import datetime
+import sys
 import time
+import types
 
 
 class OptionInfo:
@@ -100,5 +102,26 @@ class CmdOpts:
 cmd_opts = CmdOpts()
 opts = Options()
 state = State()
-sd_model = None
 demo = None
+
+
+class Shared(types.ModuleType):
+    """As in A1111, reForge and Forge (modules/shared_items.py): ``sd_model`` is
+    a property of the module, ``sd_models.model_data.get_sd_model()``, which
+    loads the checkpoint in A1111 and reForge and gives Forge's placeholder
+    before its first generation."""
+
+    @property
+    def sd_model(self):
+        import modules.sd_models
+
+        return modules.sd_models.model_data.get_sd_model()
+
+    @sd_model.setter
+    def sd_model(self, value):
+        import modules.sd_models
+
+        modules.sd_models.model_data.set_sd_model(value)
+
+
+sys.modules[__name__].__class__ = Shared

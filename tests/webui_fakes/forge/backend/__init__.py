@@ -1,0 +1,1 @@
+"""Fake of Forge 2's ``backend`` package (only what refinement uses)."""
