@@ -77,6 +77,16 @@ def _mouth_position_input() -> tuple:
                                   "Empty = find the face."})
 
 
+def _resting_mouth_input() -> tuple:
+    from voxportrait.render import RESTING_MOUTHS
+
+    return (list(RESTING_MOUTHS), {"default": "keep-smile",
+                                   "tooltip": "The portrait's mouth at rest, where speech starts from: "
+                                              "keep-smile closes an open mouth and keeps a smile, neutral "
+                                              "also relaxes the smile, photo leaves the photo's mouth as it "
+                                              "is."})
+
+
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -120,7 +130,7 @@ def portrait(image, mask=None, face=None, what="node"):
     return rgb, (int(face.index) if face is not None else 0)
 
 
-def make_renderer(rgb, framing, size, face_index=0, mouth_position=""):
+def make_renderer(rgb, framing, size, face_index=0, mouth_position="", resting_mouth="keep-smile"):
     """``voxportrait.Renderer`` with node-worded errors (one line, no CLI flags)."""
     import voxportrait
 
@@ -128,7 +138,8 @@ def make_renderer(rgb, framing, size, face_index=0, mouth_position=""):
         raise NodeError(f"unknown framing {framing!r}; choose resize, crop or full")
     try:
         return voxportrait.Renderer(rgb, framing=framing, size=int(size), face_index=int(face_index),
-                                    mouth_position=parse_mouth_position(mouth_position))
+                                    mouth_position=parse_mouth_position(mouth_position),
+                                    resting_mouth=str(resting_mouth))
     except voxportrait.InputError as e:
         msg = " ".join(str(e).split())
         msg = msg.replace("(--mouth X,Y as fractions", "(the mouth_position input: X,Y as fractions")
@@ -237,16 +248,18 @@ class VoxPortraitAnimate:
         })
         return {
             "required": required,
-            "optional": {"mask": _alpha_mask_input(), "mouth_position": _mouth_position_input()},
+            "optional": {"mask": _alpha_mask_input(), "mouth_position": _mouth_position_input(),
+                         "resting_mouth": _resting_mouth_input()},
         }
 
     def animate(self, image, audio, fps=25.0, framing="resize", size=512, expression_scale=1.0,
                 pose_preset="calm", pose_scale=1.0, blink_rate=17.0, still=False, seed=0, face_index=0,
-                brow_scale=1.0, engine="learned", mask_output="mouth", mask=None, mouth_position=""):
+                brow_scale=1.0, engine="learned", mask_output="mouth", mask=None, mouth_position="",
+                resting_mouth="keep-smile"):
         import voxportrait
 
         rgb, _ = portrait(image, mask, what="Animate")
-        renderer = make_renderer(rgb, framing, size, face_index, mouth_position)
+        renderer = make_renderer(rgb, framing, size, face_index, mouth_position, resting_mouth)
         samples, rate = audio_mono(audio)
         check_interrupted()
         motion = voxportrait.audio_to_motion(
@@ -293,13 +306,14 @@ class VoxPortraitRenderMotion:
                                            "face."}),
                 "mask": _alpha_mask_input(),
                 "mouth_position": _mouth_position_input(),
+                "resting_mouth": _resting_mouth_input(),
             },
         }
 
     def render(self, image, motion, framing="resize", size=512, mask_output="mouth", face=None, mask=None,
-               mouth_position=""):
+               mouth_position="", resting_mouth="keep-smile"):
         rgb, face_index = portrait(image, mask, face, what="Render Motion")
-        renderer = make_renderer(rgb, framing, size, face_index, mouth_position)
+        renderer = make_renderer(rgb, framing, size, face_index, mouth_position, resting_mouth)
         return render_frames(renderer, motion, mask_output)
 
 
@@ -344,13 +358,16 @@ class VoxPortraitRenderToVideo:
                                            "overrides face_index."}),
                 "mask": _alpha_mask_input(),
                 "mouth_position": _mouth_position_input(),
+                "resting_mouth": _resting_mouth_input(),
             },
         }
 
     def render(self, image, motion, framing="resize", size=512, face_index=0,
-               filename_prefix="voxportrait/talking", audio=None, face=None, mask=None, mouth_position=""):
+               filename_prefix="voxportrait/talking", audio=None, face=None, mask=None, mouth_position="",
+               resting_mouth="keep-smile"):
         rgb, index = portrait(image, mask, face, what="Render To Video")
-        renderer = make_renderer(rgb, framing, size, index if face is not None else face_index, mouth_position)
+        renderer = make_renderer(rgb, framing, size, index if face is not None else face_index, mouth_position,
+                                 resting_mouth)
         total = int(motion.frames)
         if total < 1:
             raise NodeError("the MOTION has no frames")

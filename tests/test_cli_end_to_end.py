@@ -8,6 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+import voxportrait
+
 from helpers import (
     DATA,
     PORTRAIT,
@@ -59,7 +61,9 @@ def test_any_frame_rate_gives_exact_frame_count(outdir, fps):
 
 def test_mouth_moves_with_speech_and_background_stays(outdir):
     out = outdir / "demo.mp4"
-    r = run_cli("animate", PORTRAIT, SPEECH, "-o", out, "--head-scale", "0", "-q")
+    # The photo's own mouth at rest (parted lips over teeth, as the photo
+    # shows), so the first frame is the photo's mouth.
+    r = run_cli("animate", PORTRAIT, SPEECH, "-o", out, "--head-scale", "0", "--resting-mouth", "photo", "-q")
     assert r.returncode == 0, r.stderr
     frames = np.stack(decode_frames(out)).astype(np.float32)
     h, w = frames.shape[1:3]
@@ -72,6 +76,38 @@ def test_mouth_moves_with_speech_and_background_stays(outdir):
     assert mouth[0] > mouth.min() + 0.6 * (mouth.max() - mouth.min())
     # ...and the background corner barely changes (only codec noise).
     assert corner.max() - corner.min() < 1.5
+
+
+def _teeth_pixels(frame: np.ndarray) -> int:
+    """Bright, unsaturated pixels in the example's mouth box."""
+    h, w = frame.shape[:2]
+    box = frame[int(0.6 * h) : int(0.7 * h), int(0.38 * w) : int(0.62 * w)].astype(np.int32)
+    luma = box @ np.array([299, 587, 114]) // 1000
+    chroma = box.max(axis=2) - box.min(axis=2)
+    return int(((luma > 200) & (chroma < 45)).sum())
+
+
+def test_the_default_resting_mouth_closes_the_photos_parted_lips(outdir):
+    """The example smiles with its teeth showing. By default speech starts
+    from closed lips: the first frame (leading silence) hides the teeth;
+    with --resting-mouth photo it shows them as the photo does."""
+    firsts = {}
+    for resting in ("keep-smile", "photo"):
+        out = outdir / f"rest-{resting}.mp4"
+        r = run_cli("animate", PORTRAIT, SPEECH, "-o", out, "--still", "--resting-mouth", resting, "-q")
+        assert r.returncode == 0, r.stderr
+        firsts[resting] = decode_frames(out)[0]
+    shown, hidden = _teeth_pixels(firsts["photo"]), _teeth_pixels(firsts["keep-smile"])
+    assert shown > 100, shown
+    assert hidden < 0.2 * shown, (hidden, shown)
+
+
+def test_an_unknown_resting_mouth_is_a_clear_error(tmp_path):
+    r = run_cli("animate", PORTRAIT, SPEECH, "-o", tmp_path / "x.mp4", "--resting-mouth", "grin")
+    assert r.returncode == 2 and "keep-smile" in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(voxportrait.InputError, match="keep-smile, neutral or photo"):
+        voxportrait.Renderer(PORTRAIT, resting_mouth="grin")
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_size_zero_keeps_an_odd_sized_portrait_rounded_to_even(tmp_path, outdir):

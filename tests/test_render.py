@@ -42,9 +42,10 @@ def test_neutral_motion_gives_the_portrait_and_speech_moves_the_mouth(renderer, 
     still = voxportrait.Motion(Fraction(25), np.zeros((2, 9), np.float32), head,
                                np.full((2, 2), np.nan, np.float32))
     base = renderer.render(still, 0, 1)[0]
-    # Neutral motion renders the framed portrait itself: the full-size
-    # renderer gives the photo back byte for byte.
-    full = voxportrait.Renderer(PORTRAIT, framing="full")
+    # Neutral motion with the photo's own resting mouth renders the framed
+    # portrait itself: the full-size renderer gives the photo back byte for
+    # byte.
+    full = voxportrait.Renderer(PORTRAIT, framing="full", resting_mouth="photo")
     assert np.array_equal(full.render(still, 0, 1)[0], voxportrait.load_image(PORTRAIT))
     # Open-mouth frames differ from the closed one around the mouth only.
     k = int(np.argmax(motion.expression[:, JAW]))

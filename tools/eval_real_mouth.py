@@ -67,8 +67,10 @@ DEFAULT_MIRRORS = {
 # Fixed split, by clip name (file stem), set before any of our renders were
 # measured: about half held out; the one open-mouthed first frame (sun) is
 # held out. Clips not listed go to "extra" (reported, pooled on their own).
-FIT = ("d10", "d12", "yongen", "d6", "d14", "d3")
-HELD_OUT = ("d11", "d20", "sun", "d9", "d18", "d19")
+FIT = ("d10", "d12", "yongen", "d6", "d14", "d3",
+       "vrt1", "vox00086", "vox681100216", "hdtf_menendez", "mimic_trump", "w2l_pr600")
+HELD_OUT = ("d11", "d20", "sun", "d9", "d18", "d19",
+            "vrt3_aoc", "vrt5", "vox00104", "vox741400163", "hdtf_markey", "mimic_german")
 
 # What each known clip is (checked by hand: spectrogram, level, energy
 # envelope against the measured mouth, contact sheets of the frames).

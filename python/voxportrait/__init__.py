@@ -27,7 +27,7 @@ from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg, reenact
 from .frames import Dubber, MotionFitter, dub_frames, motion_from_frames
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
 from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion, motion_from_video
-from .render import FRAMINGS, Renderer
+from .render import FRAMINGS, RESTING_MOUTHS, Renderer
 
 __all__ = [
     "CancelledError",
@@ -39,6 +39,7 @@ __all__ = [
     "Eye",
     "Face",
     "HEAD_PRESETS",
+    "RESTING_MOUTHS",
     "HeadPose",
     "InputError",
     "InternalError",

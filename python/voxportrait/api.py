@@ -58,6 +58,7 @@ def animate(
     blink_rate: float = 17.0,
     brow_scale: float = 1.0,
     mouth_position: Optional[Tuple[float, float]] = None,
+    resting_mouth: str = "keep-smile",
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
     allow_silent: bool = False,
     background: Sequence[int] = (255, 255, 255),
@@ -81,6 +82,9 @@ def animate(
     ``head_scale=0`` is still mode and ``blink_rate=0`` turns blinks off.
     ``mouth_position`` (fractions of width and height) skips face analysis
     and gives a mouth-only animation, for portraits whose face is not found.
+    ``resting_mouth`` is the portrait's mouth at rest, where speech starts
+    from: "keep-smile" (default) closes an open mouth and keeps a smile,
+    "neutral" also relaxes the smile, "photo" leaves the photo's mouth as is.
     ``progress(done, total)`` is called after each frame; an exception raised
     in it (or Ctrl-C) stops the job and leaves no partial file.
     ``reference_video`` lends the animation a real video's head motion
@@ -116,6 +120,7 @@ def animate(
         blink_rate=float(blink_rate),
         brow_scale=float(brow_scale),
         mouth_position=None if mouth_position is None else tuple(map(float, mouth_position)),
+        resting_mouth=str(resting_mouth),
         max_audio_seconds=float(max_audio_seconds),
         allow_silent=bool(allow_silent),
         background=bg,

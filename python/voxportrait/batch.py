@@ -44,7 +44,7 @@ from .cli import (
 #: Option columns a job may set (argparse destinations of ``animate``).
 OPTION_COLUMNS = (
     "fps", "size", "framing", "face_index", "seed", "engine", "mouth_scale", "head_scale",
-    "head_preset", "still", "blink_rate", "brow_scale", "mouth", "background", "format",
+    "head_preset", "still", "blink_rate", "brow_scale", "mouth", "resting_mouth", "background", "format",
     "allow_silent", "max_audio_seconds",
 )
 PATH_COLUMNS = ("image", "audio", "output")

@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from . import __version__
     from .api import DEFAULT_MAX_AUDIO_SECONDS
+    from .render import RESTING_MOUTHS
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -219,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mouth", type=_fraction_pair, metavar="X,Y",
                    help="mouth centre as fractions of width and height (default: found by "
                         "face analysis)")
+    a.add_argument("--resting-mouth", choices=RESTING_MOUTHS, default="keep-smile",
+                   help="the portrait's mouth at rest, where speech starts from: keep-smile closes "
+                        "an open mouth and keeps a smile, neutral also relaxes the smile, photo "
+                        "leaves the photo's mouth as it is (default keep-smile)")
     a.add_argument("--background", type=_colour, default=(255, 255, 255), metavar="RRGGBB",
                    help="colour behind transparent portraits (default ffffff)")
     a.add_argument("--ref-video", metavar="VIDEO",
@@ -424,7 +429,9 @@ def _animate_kwargs(args) -> dict:
     return dict(
         fps=args.fps, size=args.size, framing=args.framing, face_index=args.face_index,
         seed=args.seed, format=args.format,
-        **_motion_kwargs(args), mouth_position=args.mouth, max_audio_seconds=args.max_audio_seconds,
+        **_motion_kwargs(args), mouth_position=args.mouth,
+        resting_mouth=getattr(args, "resting_mouth", "keep-smile"),
+        max_audio_seconds=args.max_audio_seconds,
         allow_silent=args.allow_silent, background=args.background, ffmpeg=args.ffmpeg,
         reference_video=getattr(args, "ref_video", None),
         reference_parts=getattr(args, "ref_parts", ("pose", "blinks")),

@@ -27,6 +27,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Framing modes.
 FRAMINGS = ("resize", "crop", "full")
 
+#: The portrait's mouth at rest, where speech starts from: ``keep-smile``
+#: closes an open mouth and keeps a smile (the default), ``neutral`` also
+#: relaxes the smile, ``photo`` leaves the photo's mouth as it is.
+RESTING_MOUTHS = ("keep-smile", "neutral", "photo")
+
 
 class Renderer:
     """The renderer of one portrait (a path or an ``(H, W[, 3|4])`` uint8
@@ -37,13 +42,16 @@ class Renderer:
     (the portrait at its own resolution). ``face_index`` picks among several
     faces (0 = the largest). ``mouth_position`` (fractions of width and
     height) skips face analysis and uses the mouth-only fallback renderer,
-    for portraits whose face cannot be found.
+    for portraits whose face cannot be found. ``resting_mouth`` (one of
+    :data:`RESTING_MOUTHS`) is the state the motion moves the portrait's
+    mouth from.
 
     Raises :class:`voxportrait.InputError` when there is no face.
     """
 
     def __init__(self, image, *, framing: str = "resize", size: int = 512, face_index: int = 0,
-                 mouth_position: Optional[Tuple[float, float]] = None):
+                 mouth_position: Optional[Tuple[float, float]] = None,
+                 resting_mouth: str = "keep-smile"):
         if not isinstance(image, np.ndarray):
             image = os.fspath(image)
         else:
@@ -51,6 +59,7 @@ class Renderer:
         self._native = _native.Renderer(
             image, framing=str(framing), size=int(size), face_index=int(face_index),
             mouth_position=None if mouth_position is None else tuple(map(float, mouth_position)),
+            resting_mouth=str(resting_mouth),
         )
 
     @property

@@ -14,6 +14,7 @@ use crate::face::FaceAnchor;
 use crate::motion::blink::{BlinkOptions, BrowOptions};
 use crate::motion::coarticulation::CoarticulationOptions;
 use crate::motion::engine::{audio_to_motion, idle_motion, MotionOptions, VisemeEngine};
+use crate::motion::expression::RestingMouth;
 use crate::motion::head::{HeadOptions, HeadPreset};
 use crate::motion::MotionTrack;
 use crate::portrait;
@@ -38,6 +39,9 @@ pub struct AnimateOptions {
     pub engine: VisemeEngine,
     /// Mouth movement multiplier (0 = closed mouth).
     pub mouth_scale: f32,
+    /// What the portrait's own mouth becomes at rest, the state speech
+    /// moves from (an open photo mouth closes by default).
+    pub resting_mouth: RestingMouth,
     /// Head movement multiplier (0 = still head).
     pub head_scale: f32,
     /// Style of head motion.
@@ -135,6 +139,7 @@ impl Default for AnimateOptions {
             format: None,
             engine: VisemeEngine::Learned,
             mouth_scale: 1.0,
+            resting_mouth: RestingMouth::default(),
             head_scale: 1.0,
             head_preset: HeadPreset::default(),
             blink_rate: BlinkOptions::default().rate_per_minute,
@@ -238,14 +243,15 @@ impl FrameRenderer {
 }
 
 /// Prepares the renderer for `portrait`: face analysis on the original
-/// image, framing, then the mesh renderer. With `mouth_fraction` the face
-/// analysis is skipped and the mouth-only fallback renders a resized
-/// portrait.
+/// image, framing, then the mesh renderer with the portrait's mouth in its
+/// `resting` state. With `mouth_fraction` the face analysis is skipped and
+/// the mouth-only fallback renders a resized portrait.
 pub fn prepare_renderer(
     portrait: &image::RgbImage,
     framing: Framing,
     face_index: usize,
     mouth_fraction: Option<(f32, f32)>,
+    resting: RestingMouth,
 ) -> Result<FrameRenderer> {
     if let Some(f) = mouth_fraction {
         let size = match framing {
@@ -278,11 +284,10 @@ pub fn prepare_renderer(
         })?
         .remove(0);
     let framed = framing::frame(portrait, &face, analyzer.canonical(), framing)?;
-    Ok(FrameRenderer::Mesh(Box::new(Renderer::new(
-        framed.image,
-        &framed.face,
-        analyzer.canonical(),
-    )?)))
+    Ok(FrameRenderer::Mesh(Box::new(
+        Renderer::new(framed.image, &framed.face, analyzer.canonical())?
+            .with_resting_mouth(resting),
+    )))
 }
 
 /// Opens the streaming destination for `format` at `output`: MP4 through
@@ -384,6 +389,7 @@ pub fn animate(
         opts.framing,
         opts.face_index,
         opts.mouth_fraction,
+        opts.resting_mouth,
     )?;
     let (width, height) = renderer.dimensions();
     let motion_opts = opts.motion_options();

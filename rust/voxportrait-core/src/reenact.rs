@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::face::analyze::{FaceAnalyzer, FaceTracker};
 use crate::face::canonical::{CanonicalFace, NUM_VERTICES};
 use crate::face::pose::HeadPose;
-use crate::motion::expression::ExpressionBasis;
+use crate::motion::expression::{ExpressionBasis, RestingMouth};
 use crate::motion::{Expression, HeadMotion, MotionFrame, MotionTrack};
 use crate::video::{self, VideoReader};
 
@@ -454,7 +454,13 @@ pub fn reenact(
     let ff = video::find_ffmpeg(ffmpeg, ffmpeg_candidates)?;
     let portrait = crate::portrait::load_rgb(image, [255, 255, 255])?;
     video::check_output_writable(output)?;
-    let renderer = crate::pipeline::prepare_renderer(&portrait, framing, face_index, None)?;
+    let renderer = crate::pipeline::prepare_renderer(
+        &portrait,
+        framing,
+        face_index,
+        None,
+        RestingMouth::Photo,
+    )?;
     let mut opts = opts.clone();
     if let crate::pipeline::FrameRenderer::Mesh(r) = &renderer {
         opts.portrait_pose.get_or_insert(r.rig().pose);
@@ -517,7 +523,7 @@ mod tests {
     #[test]
     fn the_drivers_gaze_carries_over() {
         let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
-        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None).unwrap();
+        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None, RestingMouth::Photo).unwrap();
         let crate::pipeline::FrameRenderer::Mesh(mesh) = &r else {
             panic!("the example has a face")
         };
@@ -578,7 +584,7 @@ mod tests {
         mo.head.preset = crate::motion::head::HeadPreset::Lively;
         let track = audio_to_motion(&clip, &mo).unwrap().track;
         let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
-        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None).unwrap();
+        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None, RestingMouth::Photo).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("driver.mp4");
         let (w, h) = r.dimensions();

@@ -229,7 +229,7 @@ fn find_ffmpeg(
 #[pyo3(signature = (
     image, audio, output, *, fps="25", size=512, framing="resize", face_index=0, seed=0, format=None,
     engine="learned", mouth_scale=1.0, head_scale=1.0, head_preset="calm",
-    blink_rate=17.0, brow_scale=1.0, mouth_position=None,
+    blink_rate=17.0, brow_scale=1.0, mouth_position=None, resting_mouth="keep-smile",
     max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, allow_silent=false,
     background=(255, 255, 255), ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None,
     reference_video=None, reference_pose=true, reference_blinks=true
@@ -253,6 +253,7 @@ fn animate<'py>(
     blink_rate: f32,
     brow_scale: f32,
     mouth_position: Option<(f32, f32)>,
+    resting_mouth: &str,
     max_audio_seconds: f64,
     allow_silent: bool,
     background: (u8, u8, u8),
@@ -273,6 +274,7 @@ fn animate<'py>(
             .transpose()?,
         engine: guarded(|| VisemeEngine::parse(engine))?,
         mouth_scale,
+        resting_mouth: guarded(|| core::motion::expression::RestingMouth::parse(resting_mouth))?,
         head_scale,
         head_preset: guarded(|| parse_preset(head_preset))?,
         blink_rate,
@@ -927,7 +929,7 @@ struct PyRenderer {
 impl PyRenderer {
     /// Analyses the face in `image` (path or uint8 array) and frames it.
     #[new]
-    #[pyo3(signature = (image, framing="resize", size=512, face_index=0, mouth_position=None))]
+    #[pyo3(signature = (image, framing="resize", size=512, face_index=0, mouth_position=None, resting_mouth="keep-smile"))]
     fn new(
         py: Python<'_>,
         image: &Bound<'_, PyAny>,
@@ -935,11 +937,13 @@ impl PyRenderer {
         size: u32,
         face_index: usize,
         mouth_position: Option<(f32, f32)>,
+        resting_mouth: &str,
     ) -> PyResult<Self> {
         let img = image_arg(py, image)?;
         let framing = guarded(|| core::render::Framing::parse(framing, size))?;
+        let resting = guarded(|| core::motion::expression::RestingMouth::parse(resting_mouth))?;
         let inner = run(py, || {
-            core::pipeline::prepare_renderer(&img, framing, face_index, mouth_position)
+            core::pipeline::prepare_renderer(&img, framing, face_index, mouth_position, resting)
         })?;
         Ok(Self {
             inner: std::sync::Arc::new(inner),

@@ -446,7 +446,7 @@ impl MouthLook {
         let under_upper = 0.6 + 0.4 * smoothstep(0.0, 0.3 * h, dv);
         let mut col = self
             .cavity
-            .map(|x| x * (1.15 - 0.45 * depth) * corner_shade * under_upper);
+            .map(|x| x * (1.8 - 1.1 * depth) * corner_shade * under_upper);
         // Tongue at the bottom, behind the lower teeth.
         if h > 0.06 * w {
             let tu = c / 0.55;
