@@ -599,7 +599,7 @@ def render_job(image: str, audio: Optional[str], opts: argparse.Namespace, video
     portrait = vp.load_image(image, background=tuple(opts.background))
     tracker.stage("finding the face")
     renderer = vp.Renderer(portrait, framing=opts.framing, size=opts.size, face_index=opts.face_index,
-                           mouth_position=opts.mouth)
+                           mouth_position=opts.mouth, resting_mouth=opts.resting_mouth)
     motion_kw = _motion_kwargs(opts)
     note = ""
     sound = None
@@ -1546,7 +1546,7 @@ def _displayable(host: Host, path: Optional[str]) -> Optional[str]:
 
 
 #: The option widgets in input order (names are :func:`option_names`).
-UI_OPTIONS = ("engine", "head_preset", "mouth_scale", "brow_scale", "head_scale", "still", "blink_rate", "seed",
+UI_OPTIONS = ("engine", "head_preset", "mouth_scale", "resting_mouth", "brow_scale", "head_scale", "still", "blink_rate", "seed",
               "idle_seconds", "fps", "framing", "size", "face_index", "format", "background", "mouth",
               "allow_silent", "max_audio_seconds", "exports", *REFINE_OPTIONS)
 
@@ -1603,6 +1603,7 @@ def _option_widgets(gr) -> Dict[str, object]:
     """Builds the option widgets (in the current layout context) by name."""
     from . import DEFAULT_MAX_AUDIO_SECONDS
     from .motion import ENGINES, HEAD_PRESETS
+    from .render import RESTING_MOUTHS
 
     d = default_options()
     w: Dict[str, object] = {}
@@ -1620,6 +1621,12 @@ def _option_widgets(gr) -> Dict[str, object]:
             w["brow_scale"] = make(gr, "Slider", minimum=0, maximum=4, step=0.05, value=d.brow_scale,
                                    label="Expression: brows", info="brow raises on pitch accents",
                                    elem_id="voxportrait_brow_scale")
+        with gr.Row():
+            w["resting_mouth"] = make(gr, "Radio", choices=list(RESTING_MOUTHS), value=d.resting_mouth,
+                                      label="Resting mouth",
+                                      info="keep-smile: close an open mouth, keep a smile; neutral: also "
+                                           "relax the smile; photo: the photo's mouth as it is",
+                                      elem_id="voxportrait_resting_mouth")
         with gr.Row():
             w["head_scale"] = make(gr, "Slider", minimum=0, maximum=4, step=0.05, value=d.head_scale,
                                    label="Head motion scale", info="0 keeps the head still",
