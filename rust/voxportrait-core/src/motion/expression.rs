@@ -410,21 +410,25 @@ impl ExpressionBasis {
             lift_per_spread: 1.0,
         };
         let rest = basis.geometry(v);
-        let unit = |e: Expression| basis.geometry(&basis.apply(v, &e));
-        let gap_per_jaw = (unit(Expression {
+        // What one unit of an expression changes the mouth's geometry by.
+        let unit = |e: Expression| {
+            let g = basis.geometry(&basis.apply(v, &e));
+            MouthGeometry {
+                gap: (g.gap - rest.gap).max(1e-3),
+                lift: (g.lift - rest.lift).max(1e-3),
+                width: g.width,
+            }
+        };
+        let gap_per_jaw = unit(Expression {
             jaw_open: 1.0,
             ..Default::default()
         })
-        .gap
-            - rest.gap)
-            .max(1e-3);
-        let lift_per_spread = (unit(Expression {
+        .gap;
+        let lift_per_spread = unit(Expression {
             lip_spread: 1.0,
             ..Default::default()
         })
-        .lift
-            - rest.lift)
-            .max(1e-3);
+        .lift;
         basis.gap_per_jaw = gap_per_jaw;
         basis.lift_per_spread = lift_per_spread;
         basis.canonical_mouth = rest;

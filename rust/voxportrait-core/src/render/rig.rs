@@ -104,9 +104,6 @@ pub struct FaceRig {
     rest: Vec<[f32; 3]>,
     /// The subject's own mouth, measured on the expression basis.
     mouth: MouthState,
-    /// Source positions of the inner-lip ring as the landmarks put them
-    /// (before [`FaceRig::set_resting_mouth`] insets them).
-    inner_lips: Vec<[f32; 2]>,
     /// Canonical-frame ring points (after the 468 vertices).
     rings: Vec<[f32; 3]>,
     /// Per ring point: (head weight, expression weight, oval vertex).
@@ -190,7 +187,6 @@ impl FaceRig {
         }));
         let (triangles, front_sign) = build_triangles(&canonical, &subject, n);
         let basis = shared_basis(&canonical);
-        let inner_lips = canonical.groups.lips_inner.iter().map(|&i| source[i]).collect();
         Ok(Self {
             front_sign,
             source,
@@ -200,7 +196,6 @@ impl FaceRig {
             canonical,
             pose,
             rest: subject.clone(),
-            inner_lips,
             subject,
             rings,
             ring_follow,
@@ -245,6 +240,14 @@ impl FaceRig {
     /// show them as a line where the lips meet. Sampled from inside, the
     /// lips meet in their own colour.
     fn inset_inner_lips(&mut self, insets: &[f32]) {
+        // The ring as the landmarks put it (before any earlier inset).
+        let inner: Vec<[f32; 2]> = self
+            .canonical
+            .groups
+            .lips_inner
+            .iter()
+            .map(|&i| self.plain_source(i))
+            .collect();
         let g = &self.canonical.groups;
         let n = g.lips_inner.len();
         let half = n / 2;
@@ -252,12 +255,12 @@ impl FaceRig {
         // lip thickness, and the inset.
         let mut moves = Vec::with_capacity(n);
         for (k, &o) in g.lips_outer.iter().enumerate() {
-            let p = self.inner_lips[k];
+            let p = inner[k];
             // The nearest point of the other lip: the local opening.
             let others = if k <= half { half + 1..n } else { 1..half };
             let opening = others
                 .map(|j| {
-                    let q = self.inner_lips[j];
+                    let q = inner[j];
                     ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
                 })
                 .fold(f32::MAX, f32::min);
