@@ -523,7 +523,14 @@ mod tests {
     #[test]
     fn the_drivers_gaze_carries_over() {
         let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
-        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None, RestingMouth::Photo).unwrap();
+        let r = prepare_renderer(
+            &img,
+            Framing::Resize { size: 384 },
+            0,
+            None,
+            RestingMouth::Photo,
+        )
+        .unwrap();
         let crate::pipeline::FrameRenderer::Mesh(mesh) = &r else {
             panic!("the example has a face")
         };
@@ -584,7 +591,14 @@ mod tests {
         mo.head.preset = crate::motion::head::HeadPreset::Lively;
         let track = audio_to_motion(&clip, &mo).unwrap().track;
         let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
-        let r = prepare_renderer(&img, Framing::Resize { size: 384 }, 0, None, RestingMouth::Photo).unwrap();
+        let r = prepare_renderer(
+            &img,
+            Framing::Resize { size: 384 },
+            0,
+            None,
+            RestingMouth::Photo,
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("driver.mp4");
         let (w, h) = r.dimensions();

@@ -475,7 +475,11 @@ impl ExpressionBasis {
         let mut out = self.apply(
             vertices,
             &Expression {
-                jaw_open: if e.lip_close > 0.0 { -jaw.max(0.0) } else { 0.0 },
+                jaw_open: if e.lip_close > 0.0 {
+                    -jaw.max(0.0)
+                } else {
+                    0.0
+                },
                 lip_close: 0.0,
                 ..e
             },
@@ -498,12 +502,23 @@ impl ExpressionBasis {
                 let (a, b) = (v[w[0]], v[w[1]]);
                 let (lo, hi) = (a[0].min(b[0]), a[0].max(b[0]));
                 if x >= lo && x <= hi {
-                    let t = if hi > lo { (x - a[0]) / (b[0] - a[0]) } else { 0.5 };
+                    let t = if hi > lo {
+                        (x - a[0]) / (b[0] - a[0])
+                    } else {
+                        0.5
+                    };
                     return a[1] + t * (b[1] - a[1]);
                 }
                 let d = (x - lo).abs().min((x - hi).abs());
                 if d < best.0 {
-                    best = (d, if (x - a[0]).abs() < (x - b[0]).abs() { a[1] } else { b[1] });
+                    best = (
+                        d,
+                        if (x - a[0]).abs() < (x - b[0]).abs() {
+                            a[1]
+                        } else {
+                            b[1]
+                        },
+                    );
                 }
             }
             best.1

@@ -247,7 +247,8 @@ pub fn lip_insets(src: &RgbImage, groups: &FaceGroups, points: &[[f32; 2]]) -> V
             let mut t = 0.0;
             // Two pixels of lip in a row: an edge between teeth and cavity
             // can blend to a lip-like colour for a single sample.
-            let lip_at = |t: f32| far(at(t)) <= tol && far(at(t + 1.0)) <= tol && far(at(t + 2.0)) <= tol;
+            let lip_at =
+                |t: f32| far(at(t)) <= tol && far(at(t + 1.0)) <= tol && far(at(t + 2.0)) <= tol;
             while t < limit && !lip_at(t) {
                 t += 0.5;
             }

@@ -267,7 +267,12 @@ impl FaceRig {
             let q = self.source[o];
             let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
             let thick = (dx * dx + dy * dy).sqrt().max(1e-3);
-            let d = insets.get(k).copied().unwrap_or(0.0).min(0.45 * opening).max(0.0);
+            let d = insets
+                .get(k)
+                .copied()
+                .unwrap_or(0.0)
+                .min(0.45 * opening)
+                .max(0.0);
             moves.push((p, [dx / thick, dy / thick], thick, d));
         }
         for (k, &i) in g.lips_inner.iter().enumerate() {

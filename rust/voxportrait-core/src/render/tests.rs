@@ -680,7 +680,12 @@ fn the_portraits_own_mouth_is_measured_on_the_expression_basis() {
     let r = Renderer::new(img, &face, FaceAnalyzer::shared().unwrap().canonical()).unwrap();
     let own = r.mouth_state();
     let (_, open_face) = open_mouthed_portrait(0.7);
-    let open = resting(open_mouthed_portrait(0.7).0, &open_face, RestingMouth::Photo).mouth_state();
+    let open = resting(
+        open_mouthed_portrait(0.7).0,
+        &open_face,
+        RestingMouth::Photo,
+    )
+    .mouth_state();
     eprintln!("example {own:?}\nopened {open:?}");
     // The example smiles (teeth showing between parted lips); a closed
     // mouth opened by 0.7 of the jaw measures open.
@@ -693,7 +698,11 @@ fn the_portraits_own_mouth_is_measured_on_the_expression_basis() {
 #[test]
 fn an_open_mouthed_portrait_rests_closed_and_closes_on_a_bilabial() {
     let (img, face) = open_mouthed_portrait(0.7);
-    assert!(aperture(&face) > 0.15, "opened portrait {}", aperture(&face));
+    assert!(
+        aperture(&face) > 0.15,
+        "opened portrait {}",
+        aperture(&face)
+    );
     let r = resting(img, &face, RestingMouth::KeepSmile);
     let bilabial = expr(Expression {
         jaw_open: 0.1,
@@ -754,7 +763,10 @@ fn closed_lips_meet_in_their_own_colour_with_no_dark_line() {
     eprintln!("seam {seam:.0?}, lips {lip:.0}, interior {interior:.0}");
     // A soft crease (at most 30 % darker than the lips), not the cavity.
     assert!(darkest > 0.6 * lip, "seam {seam:?} vs lip {lip}");
-    assert!(darkest > interior + 0.5 * (lip - interior), "seam {seam:?} vs interior {interior}");
+    assert!(
+        darkest > interior + 0.5 * (lip - interior),
+        "seam {seam:?} vs interior {interior}"
+    );
 }
 
 #[test]
