@@ -4,8 +4,9 @@ open, wide open and rounded, with the default resting mouth (an open photo
 mouth closes; a smile is kept).
 
 The portraits are licence-clean: the public-domain example photo (NASA's
-portrait of Eileen Collins, a smile showing teeth) and Grace Hopper (public
-domain, closed mouth), and variants made from them here: opened by the
+portrait of Eileen Collins, a smile showing teeth), Grace Hopper (public
+domain, closed mouth) and Alexander Gardner's 1863 portrait of Abraham
+Lincoln (public domain, a full beard), and variants made from them here: opened by the
 renderer itself (open-mouthed portraits), grayscale, a sepia "painting"
 (smoothed and posterised), a cel-shaded "anime" style, side-lit, small in a
 large frame, and rotated.
@@ -90,10 +91,13 @@ def small(img: np.ndarray) -> np.ndarray:
 def portraits() -> list:
     astro = rgb(ROOT / "examples" / "portrait.png")
     hopper = rgb(ROOT / "tests" / "data" / "face" / "grace_hopper.jpg")
+    lincoln = rgb(ROOT / "tests" / "data" / "face" / "lincoln_gardner_1863.jpg")
     gray = np.repeat(np.asarray(ImageOps.grayscale(Image.fromarray(astro)))[..., None], 3, axis=2)
     return [
         ("smile, teeth", astro),
         ("closed", hopper),
+        ("bearded", lincoln),
+        ("bearded, open\n(rendered)", opened(lincoln, 0.6)),
         ("open (rendered)", opened(astro, 0.7)),
         ("open, closed-mouth\nphoto (rendered)", opened(hopper, 0.8)),
         ("grayscale", gray),

@@ -8,11 +8,12 @@
 //!    found by a jump in the luminance histogram).
 //! 2. **Smooth** the landmarks with a One-Euro filter, so the re-rendered
 //!    mouth does not jitter with the tracker's noise.
-//! 3. **Neutralise** the original mouth: the frame's own jaw opening is
-//!    measured on the expression basis (the inner-lip gap in the canonical
-//!    frame, against the gap one unit of `jaw_open` makes), and the new
-//!    speech's opening is applied *relative* to it, so the result opens as
-//!    far as the new speech says whatever the actor was saying.
+//! 3. **Neutralise** the original mouth as `animate` does a portrait's
+//!    ([`RestingMouth::KeepSmile`]): the frame's own opening is measured on
+//!    the expression basis and closed (jaw and lips, teeth hidden, smile
+//!    kept), and the new speech's expression is applied from there, so the
+//!    result opens as far as the new speech says whatever the actor was
+//!    saying. Where the frame showed teeth, an opening reuses them.
 //! 4. **Render** with the mesh renderer and no head change: only the jaw,
 //!    lips and the skin that follows them move; everything else is the
 //!    frame's own pixels, so the head, eyes and background are the
@@ -30,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::face::analyze::{Face, FaceAnalyzer, FaceTracker};
 use crate::face::canonical::NUM_VERTICES;
 use crate::motion::engine::{audio_to_motion, MotionOptions};
-use crate::motion::expression::ExpressionBasis;
+use crate::motion::expression::RestingMouth;
 use crate::motion::{Expression, MotionFrame};
 use crate::render::{FrameMasks, Renderer};
 use crate::video::{self, Fps, FrameSink, Mp4Sink, VideoReader};
@@ -331,52 +332,6 @@ pub fn smooth_face(
     Ok(())
 }
 
-/// The frame's own jaw opening on the expression basis, measured from the
-/// inner-lip gap in the canonical frame.
-pub struct JawMeter {
-    per_unit: f32,
-    rest: f32,
-    ids: (usize, usize),
-}
-
-impl JawMeter {
-    /// Calibrates on the canonical face: the gap at rest, and the gap one
-    /// unit of `jaw_open` adds.
-    pub fn new(analyzer: &FaceAnalyzer) -> Self {
-        let canonical = analyzer.canonical();
-        let basis = ExpressionBasis::new(canonical);
-        let k = canonical.groups.keypoints;
-        let ids = (k.upper_lip_inner, k.lower_lip_inner);
-        let gap = |v: &[[f32; 3]]| v[ids.0][1] - v[ids.1][1];
-        let rest = gap(&canonical.vertices);
-        let open = basis.apply(
-            &canonical.vertices,
-            &Expression {
-                jaw_open: 1.0,
-                ..Default::default()
-            },
-        );
-        Self {
-            per_unit: (gap(&open) - rest).max(1e-3),
-            rest,
-            ids,
-        }
-    }
-
-    /// `jaw_open` that the basis would need to open the canonical mouth as
-    /// far as `face`'s (0 for a closed mouth).
-    pub fn measure(&self, face: &Face) -> f32 {
-        let p = &face.pose.pose;
-        let (a, b) = (face.landmarks[self.ids.0], face.landmarks[self.ids.1]);
-        // Image-space gap back to canonical centimetres: the landmarks' y
-        // difference rotated into the face frame, divided by the scale.
-        let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-        let r = &p.rotation;
-        let canon_y = (r[0][1] * d[0] + r[1][1] * d[1] + r[2][1] * d[2]) / p.scale;
-        ((canon_y - self.rest) / self.per_unit).max(0.0)
-    }
-}
-
 /// Luminance histogram of a frame (64 bins, subsampled), for cut detection.
 fn histogram(rgb: &[u8]) -> [f32; 64] {
     let mut h = [0f32; 64];
@@ -405,7 +360,6 @@ const FADE_FRAMES: f32 = 4.0;
 /// speech's.
 pub struct Dubber {
     analyzer: &'static FaceAnalyzer,
-    meter: JawMeter,
     tracker: FaceTracker<'static>,
     smoother: OneEuro,
     prev_hist: Option<[f32; 64]>,
@@ -426,7 +380,6 @@ impl Dubber {
         tracker.iris = false;
         Ok(Self {
             analyzer,
-            meter: JawMeter::new(analyzer),
             tracker,
             smoother: OneEuro::new(fps.as_f64() as f32, opts.smooth_min_cutoff, 0.05),
             prev_hist: None,
@@ -474,17 +427,14 @@ impl Dubber {
             }
         };
         let Some(f) = face else { return Ok(img) };
-        let own = self.meter.measure(&f);
-        let mut expression = Expression {
-            jaw_open: target.expression.jaw_open - own,
-            ..target.expression
-        };
+        let mut expression = target.expression;
         self.template.apply(&mut expression);
         let m = MotionFrame {
             expression,
             ..Default::default()
         };
-        let r = Renderer::new(img, &f, self.analyzer.canonical())?;
+        let r = Renderer::new(img, &f, self.analyzer.canonical())?
+            .with_resting_mouth(RestingMouth::KeepSmile);
         let mut out = r.source().as_raw().clone();
         let mouth_only = self.region == DubRegion::Mouth;
         r.render_into(&m, &mut out, mouth_only.then_some(&mut self.masks));
@@ -667,6 +617,7 @@ fn soundtrack(
 mod tests {
     use super::*;
     use crate::face::analyze::AnalyzeOptions;
+    use crate::motion::expression::ExpressionBasis;
     use crate::pipeline::{animate, AnimateOptions};
     use crate::render::Framing;
     use crate::testdata::{correlation, example, fixture};
@@ -696,6 +647,115 @@ mod tests {
         assert!(
             (out.last().unwrap() - 50.0).abs() < 1.0,
             "a step is followed"
+        );
+    }
+
+    /// The example photo's smile shows its upper teeth. Dubbed to a wider
+    /// opening, the frame keeps those real teeth (read from the frame under
+    /// the upper lip, which the jaw does not move) instead of painting over
+    /// them, and dubbed to a closed mouth it hides them.
+    #[test]
+    fn a_dubbed_open_frame_keeps_the_frames_own_teeth() {
+        let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
+        let analyzer = FaceAnalyzer::shared().unwrap();
+        let face = analyzer
+            .analyze(&img, &AnalyzeOptions::default())
+            .unwrap()
+            .remove(0);
+        let k = analyzer.canonical().groups.keypoints;
+        let up = face.landmarks[k.upper_lip_inner];
+        let (l, r) = (face.landmarks[k.mouth_right], face.landmarks[k.mouth_left]);
+        let width = (r[0] - l[0]).abs();
+        let cx = 0.5 * (l[0] + r[0]);
+        let gap = |f: &Face| f.landmarks[k.lower_lip_inner][1] - f.landmarks[k.upper_lip_inner][1];
+        // The upper teeth: a band a third of the source's opening high,
+        // starting a fifth of it under a frame's upper inner lip landmark
+        // (`top`; FaceMesh puts it on the lip, above the teeth), across the
+        // middle of the mouth. An opening reads the source's interior at the same
+        // distance below the upper lip, so the bands compare pixel for pixel.
+        let height = (gap(&face) / 3.0).max(3.0) as u32;
+        let band = |im: &RgbImage, top: f32| -> Vec<[f32; 3]> {
+            let y0 = (top + gap(&face) / 5.0) as u32;
+            (y0..y0 + height)
+                .flat_map(|y| {
+                    ((cx - 0.2 * width) as u32..(cx + 0.2 * width) as u32).map(move |x| (x, y))
+                })
+                .map(|(x, y)| im.get_pixel(x, y).0.map(f32::from))
+                .collect()
+        };
+        let teeth = |px: &[[f32; 3]]| {
+            // Bright and unsaturated: enamel, not lip or cavity.
+            px.iter()
+                .filter(|c| {
+                    let (mx, mn) = (c[0].max(c[1]).max(c[2]), c[0].min(c[1]).min(c[2]));
+                    mx > 150.0 && mx - mn < 0.18 * mx
+                })
+                .count() as f32
+                / px.len() as f32
+        };
+        let source = band(&img, up[1]);
+        assert!(
+            teeth(&source) > 0.4,
+            "the example shows teeth: {}",
+            teeth(&source)
+        );
+
+        let fps = Fps::new(25, 1).unwrap();
+        let dub_to = |jaw_open: f32| {
+            let mut d = Dubber::new(fps, &DubOptions::default()).unwrap();
+            let target = MotionFrame {
+                expression: Expression {
+                    jaw_open,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            // The dub fades in over its first frames.
+            let mut out = img.clone();
+            for _ in 0..6 {
+                out = d.process(img.clone(), &target).unwrap();
+            }
+            out
+        };
+        let open = dub_to(1.0);
+        let closed_img = dub_to(0.0);
+        if let Ok(dir) = std::env::var("VOXPORTRAIT_TEST_OUT") {
+            open.save(format!("{dir}/dub_open.png")).unwrap();
+            closed_img.save(format!("{dir}/dub_closed.png")).unwrap();
+        }
+        let opened = analyzer
+            .analyze(&open, &AnalyzeOptions::default())
+            .unwrap()
+            .remove(0);
+        assert!(
+            gap(&opened) > 1.3 * gap(&face),
+            "dubbed open: {} vs {}",
+            gap(&opened),
+            gap(&face)
+        );
+        let kept = band(&open, opened.landmarks[k.upper_lip_inner][1]);
+        assert!(
+            teeth(&kept) > 0.7 * teeth(&source),
+            "teeth kept: {} of {}",
+            teeth(&kept),
+            teeth(&source)
+        );
+        let diff = source
+            .iter()
+            .zip(&kept)
+            .map(|(a, b)| (0..3).map(|c| (a[c] - b[c]).abs()).sum::<f32>() / 3.0)
+            .sum::<f32>()
+            / source.len() as f32;
+        assert!(
+            diff < 30.0,
+            "the frame's own teeth, not painted ones: mean difference {diff}"
+        );
+
+        let closed = band(&closed_img, up[1]);
+        assert!(
+            teeth(&closed) < 0.2,
+            "closed lips hide the teeth: {}",
+            teeth(&closed)
         );
     }
 

@@ -95,6 +95,14 @@ const LID_TO_BROW: f32 = 1.5;
 /// Jaw rotation at `jaw_open = 1`, radians (22°, a wide "aa").
 pub const JAW_MAX_ANGLE: f32 = 0.384;
 
+/// Aperture of closed lips (inner-lip gap at the middle over the outer
+/// eye-corner distance), the zero a portrait's own opening is measured
+/// from. MediaPipe's FaceMesh reads 0.005–0.02 on real closed lips; the
+/// canonical face's lips are parted (about 0.06), so a portrait whose lips
+/// part as far (0.03–0.06: a common photo mouth) measured as closed against
+/// it and never closed under speech.
+pub const CLOSED_APERTURE: f32 = 0.015;
+
 /// The expression basis over the canonical face: for each coefficient of
 /// [`Expression`], a deterministic displacement of the 468 canonical
 /// vertices (centimetres), built once from the mesh's named vertex groups.
@@ -136,8 +144,13 @@ pub struct ExpressionBasis {
     /// Inner lip outlines, corner to corner (both include the corners).
     inner_upper: Vec<usize>,
     inner_lower: Vec<usize>,
-    /// The canonical face's mouth, the zero of [`MouthState`].
+    /// The canonical face's mouth: its smile and width are the zero of
+    /// [`MouthState`].
     canonical_mouth: MouthGeometry,
+    /// Inner-lip gap of closed lips ([`CLOSED_APERTURE`] of the canonical
+    /// eye-corner distance), the zero of [`MouthState`]'s openings: the
+    /// canonical face's own lips are parted.
+    closed_gap: f32,
     /// What one unit of `jaw_open` adds to the inner-lip gap (cm).
     gap_per_jaw: f32,
     /// What one unit of `lip_spread` adds to the corners' lift (cm).
@@ -176,8 +189,9 @@ struct MouthGeometry {
     width: f32,
 }
 
-/// A face's own mouth measured on the expression basis, relative to the
-/// canonical face's relaxed, closed mouth.
+/// A face's own mouth measured on the expression basis: openings relative
+/// to closed lips, width and smile relative to the canonical face's relaxed
+/// mouth.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MouthState {
     /// `jaw_open` that opens the canonical mouth as far as this one (0 for
@@ -408,6 +422,11 @@ impl ExpressionBasis {
             },
             gap_per_jaw: 1.0,
             lift_per_spread: 1.0,
+            closed_gap: CLOSED_APERTURE
+                * dist(
+                    v[g.keypoints.right_eye_outer],
+                    v[g.keypoints.left_eye_outer],
+                ),
         };
         let rest = basis.geometry(v);
         // What one unit of an expression changes the mouth's geometry by.
@@ -534,12 +553,19 @@ impl ExpressionBasis {
         GapProfile { x0, x1, gap }
     }
 
+    /// `jaw_open` that an inner-lip gap of `gap` (canonical centimetres)
+    /// needs, from closed lips (0 for a closed mouth).
+    fn jaw_for_gap(&self, gap: f32) -> f32 {
+        (gap - self.closed_gap).max(0.0) / self.gap_per_jaw
+    }
+
     /// Measures the mouth of `vertices` (a subject's face in the canonical
     /// frame): its jaw opening, lip opening, width and smile.
     pub fn measure_mouth(&self, vertices: &[[f32; 3]]) -> MouthState {
         let c = self.canonical_mouth;
         let g = self.geometry(vertices);
-        let jaw_open = ((g.gap - c.gap) / self.gap_per_jaw).max(0.0);
+        let opening = (g.gap - self.closed_gap).max(0.0);
+        let jaw_open = self.jaw_for_gap(g.gap);
         // The smile is read with the jaw closed: opening it lowers the
         // corners, which would read as less of a smile.
         let closed = if jaw_open > 0.0 {
@@ -555,7 +581,7 @@ impl ExpressionBasis {
         };
         MouthState {
             jaw_open,
-            lip_opening: (g.gap - c.gap).max(0.0) / g.width.max(1e-3),
+            lip_opening: opening / g.width.max(1e-3),
             spread: g.width / c.width.max(1e-3),
             smile: (closed.lift - c.lift) / self.lift_per_spread,
         }
