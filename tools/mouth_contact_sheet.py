@@ -6,7 +6,9 @@ mouth closes; a smile is kept).
 The portraits are licence-clean: the public-domain example photo (NASA's
 portrait of Eileen Collins, a smile showing teeth), Grace Hopper (public
 domain, closed mouth) and Alexander Gardner's 1863 portrait of Abraham
-Lincoln (public domain, a full beard), and variants made from them here: opened by the
+Lincoln (public domain, a full beard), a 3D render of MediaPipe's
+canonical face mesh (Apache-2.0; ``tools/render_3d_head.py``, parted
+lips), and variants made from the photos here: opened by the
 renderer itself (open-mouthed portraits), grayscale, a sepia "painting"
 (smoothed and posterised), a cel-shaded "anime" style, side-lit, small in a
 large frame, and rotated.
@@ -104,6 +106,7 @@ def portraits() -> list:
         ("grayscale, open", opened(gray, 0.6)),
         ("sepia painting", painting(hopper)),
         ("cel-shaded", anime(astro)),
+        ("3D render, open", rgb(ROOT / "tests" / "data" / "face" / "render_3d_head.png")),
         ("side-lit", side_lit(hopper)),
         ("side-lit, open", opened(side_lit(astro), 0.6)),
         ("small face", small(hopper)),
