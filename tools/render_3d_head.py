@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 W = H = 512
 SCALE = 24.0  # pixels per canonical centimetre
 SKIN = np.array([226, 178, 146.0])
-LIP = np.array([182, 92, 88.0])
+LIP = np.array([168, 78, 76.0])
 BROW = np.array([92, 64, 48.0])
 LIGHT = np.array([-0.45, 0.5, 0.75]) / np.linalg.norm([-0.45, 0.5, 0.75])
 
@@ -46,13 +46,13 @@ def load_safetensors(path: Path) -> dict:
     return out
 
 
-def shade(normal: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Ambient + Lambert + Blinn-Phong highlight, viewer along +z."""
+def shade(normal: np.ndarray, colour: np.ndarray, gloss: float = 0.18) -> np.ndarray:
+    """Ambient + Lambert + Blinn-Phong highlight (`gloss`), viewer along +z."""
     half = LIGHT + np.array([0, 0, 1.0])
     half /= np.linalg.norm(half)
     diffuse = max(0.0, float(normal @ LIGHT))
     spec = max(0.0, float(normal @ half)) ** 40
-    return np.clip(colour * (0.32 + 0.78 * diffuse) + 255 * 0.18 * spec, 0, 255)
+    return np.clip(colour * (0.32 + 0.78 * diffuse) + 255 * gloss * spec, 0, 255)
 
 
 def render() -> Image.Image:
@@ -71,7 +71,10 @@ def render() -> Image.Image:
         normals = -normals
 
     colours = np.tile(SKIN, (len(v), 1))
-    colours[np.concatenate([groups["lips_outer"], groups["lips_inner"]])] = LIP
+    lips = np.concatenate([groups["lips_outer"], groups["lips_inner"]])
+    colours[lips] = LIP
+    is_lip = np.zeros(len(v))
+    is_lip[lips] = 1.0
     colours[np.concatenate([groups["left_brow"], groups["right_brow"]])] = BROW
 
     proj = np.stack([W / 2 + SCALE * v[:, 0], H / 2 + 10 - SCALE * v[:, 1], v[:, 2]], 1)
@@ -115,7 +118,10 @@ def render() -> Image.Image:
             elif key in mouth_tris:
                 img[py, px] = (90, 35, 35)
             else:
-                img[py, px] = shade(nrm, w @ colours[tri])
+                # Lips are matte (a glossy lower lip facing the light reads
+                # as teeth).
+                lipness = w @ is_lip[tri]
+                img[py, px] = shade(nrm, w @ colours[tri], 0.18 * (1 - lipness))
     return Image.fromarray(img.astype(np.uint8)).filter(ImageFilter.SMOOTH)
 
 
