@@ -68,9 +68,7 @@ fn embedded(file: &str) -> Option<&'static [u8]> {
 }
 
 fn model_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Input(format!(
-        "cannot load the {what} model (a broken install?): {e}"
-    ))
+    Error::internal(format!("cannot load the {what} model"), e)
 }
 
 fn var_builder(file: &str, device: &Device) -> Result<VarBuilder<'static>> {
@@ -255,7 +253,7 @@ impl FaceAnalyzer {
             std::sync::OnceLock::new();
         CELL.get_or_init(|| FaceAnalyzer::new().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| Error::Input(e.clone()))
+            .map_err(|e| Error::Internal(e.clone()))
     }
 
     /// The canonical face model (topology, vertex groups).
@@ -647,9 +645,7 @@ fn box_of(points: &[[f32; 3]]) -> Detection {
 }
 
 fn internal(e: candle_core::Error) -> Error {
-    Error::Input(format!(
-        "face analysis failed inside the network runtime: {e}"
-    ))
+    Error::internal("face analysis failed inside the network runtime", e)
 }
 
 #[cfg(test)]
