@@ -369,10 +369,12 @@ fn dub<'py>(
 }
 
 /// Drives a portrait with a video's face motion. See `voxportrait.reenact`.
+/// `face_index` picks the portrait's face, `driving_face_index` the face of
+/// the video it follows (0 = the largest of each).
 #[pyfunction]
 #[pyo3(signature = (
-    image, video, output, *, framing="resize", size=512, face_index=0, relative=true,
-    pose=true, eyes=true, brows=true, mouth=true, smoothing=1.5, ffmpeg=None,
+    image, video, output, *, framing="resize", size=512, face_index=0, driving_face_index=0,
+    relative=true, pose=true, eyes=true, brows=true, mouth=true, smoothing=1.5, ffmpeg=None,
     ffmpeg_candidates=Vec::new(), progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -384,6 +386,7 @@ fn reenact<'py>(
     framing: &str,
     size: u32,
     face_index: usize,
+    driving_face_index: usize,
     relative: bool,
     pose: bool,
     eyes: bool,
@@ -405,7 +408,7 @@ fn reenact<'py>(
             mouth,
         },
         smooth_min_cutoff: smoothing,
-        face_index: 0,
+        face_index: driving_face_index,
         portrait_pose: None,
         portrait_gaze: None,
         gaze: true,
@@ -669,6 +672,14 @@ impl PyMotionFitter {
             m.head.to_array().to_vec(),
             found,
         ))
+    }
+
+    /// Raises `InputError` when no frame so far showed the chosen face: no
+    /// face at all, or fewer faces than `face_index` asks for.
+    fn check_found_face(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || {
+            core::error::lock(&self.inner, "motion fitter")?.check_found_face()
+        })
     }
 }
 

@@ -506,9 +506,14 @@ pub struct FaceTracker<'a> {
     analyzer: &'a FaceAnalyzer,
     roi: Option<RotatedRect>,
     /// Which detected face to lock onto when (re)detecting (0 = largest).
+    /// A frame with fewer faces has no face for this tracker: it never
+    /// falls back to another face.
     pub face_index: usize,
     /// How many times the detector has run.
     pub detector_runs: usize,
+    /// The most faces one detector run has found so far (to tell "no face"
+    /// from "fewer faces than `face_index` asks for").
+    pub most_faces: usize,
     /// Whether to add iris landmarks to every tracked face.
     pub iris: bool,
 }
@@ -521,6 +526,7 @@ impl<'a> FaceTracker<'a> {
             roi: None,
             face_index,
             detector_runs: 0,
+            most_faces: 0,
             iris: true,
         }
     }
@@ -556,10 +562,8 @@ impl<'a> FaceTracker<'a> {
         }
         self.detector_runs += 1;
         let detections = self.analyzer.detect(img, None)?;
-        let Some(d) = detections
-            .get(self.face_index.min(detections.len().saturating_sub(1)))
-            .copied()
-        else {
+        self.most_faces = self.most_faces.max(detections.len());
+        let Some(d) = detections.get(self.face_index).copied() else {
             return Ok(None);
         };
         let face =
