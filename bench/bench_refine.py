@@ -17,8 +17,11 @@ inside the renderer's face mask. It prints
 GPU mode (``--diffusers-sd15``) builds a full-size SD1.5 UNet and VAE with
 diffusers from their published configs, randomly initialised (no weights
 exist offline), in fp16, and times refinement of 512² frames through a
-small diffusers adapter (attn1 processors that call the same bank). This
-measures real SD1.5 cost; the pictures are noise.
+small diffusers adapter that exists **only in this bench** (``DiffusersHost``
+below: attn1 processors that call the package's attention bank, and the
+package's refine loop and samplers). None of the shipped host adapters
+(ComfyUI/Forge, A1111) runs in this mode, so their own patching cost is not
+in its figure. This measures real SD1.5 cost; the pictures are noise.
 
 Run: ``.venv/bin/python bench/bench_refine.py [--frames 16] [--size 256]``
      ``python3 bench/bench_refine.py --diffusers-sd15 [--frames 16]`` (GPU)
@@ -190,7 +193,7 @@ def gpu(args):
     steps = RefineOptions(**base).active_steps
     for label, sec in results.items():
         print(f"  {label:34s} {args.frames / sec:7.2f} frames/s ({args.size}², {steps} steps, "
-              f"batch {args.batch}, fp16) = {ref / sec:4.2f}x plain img2img speed")
+              f"batch {args.batch}, fp16, bench-only diffusers adapter) = {ref / sec:4.2f}x plain img2img speed")
 
 
 def main():

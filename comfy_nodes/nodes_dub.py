@@ -38,9 +38,9 @@ def _smoothing_input() -> tuple:
                                  "(steadier, slower to follow), higher follows fast motion."})
 
 
-def _face_index_input() -> tuple:
-    return ("INT", {"default": 0, "min": 0, "max": 99, "step": 1,
-                    "tooltip": "Which face to follow when the video shows several, by size: 0 = largest."})
+def _face_index_input(tooltip: str = "Which face of the video to dub when it shows several, by size: "
+                                     "0 = largest.") -> tuple:
+    return ("INT", {"default": 0, "min": 0, "max": 99, "step": 1, "tooltip": tooltip})
 
 
 def _frame_rgb(images, index: int):
@@ -193,7 +193,10 @@ class VoxPortraitMotionFromVideo:
             "brows": part("brow raises"),
             "mouth": part("jaw and lips"),
             "smoothing": _smoothing_input(),
-            "face_index": _face_index_input(),
+            "face_index": _face_index_input(
+                "Which face of the driving video to follow when it shows several, by size: 0 = largest. "
+                "(The portrait's face is picked by Render Motion / Render To Video's face_index.) An index "
+                "past the video's faces is an error."),
         }}
 
     def fit(self, images, fps=25.0, relative=True, pose=True, eyes=True, brows=True, mouth=True, smoothing=1.5,
@@ -216,9 +219,10 @@ class VoxPortraitMotionFromVideo:
         for i in range(n):
             exprs[i], heads[i] = fitter.push(_frame_rgb(images, i))
             progress.step()
-        if not fitter.face_found:
-            raise NodeError("no face found in any frame of the video; use a video where a face is visible, "
-                            "or a lower face_index")
+        try:
+            fitter.check_found_face()
+        except voxportrait.InputError as e:
+            raise NodeError(str(e)) from None
         motion = voxportrait.Motion(fps=rate_fps, expression=exprs, head=heads,
                                     gaze=np.full((n, 2), np.nan, dtype=np.float32))
         return (motion,)

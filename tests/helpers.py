@@ -31,6 +31,34 @@ def run_cli(*args, env=None, timeout=300):
     )
 
 
+def two_face_video(path, talking: int = 0):
+    """A 1 s video (25 fps, 384x230, with sound) of ``tests/data/face/two_faces.jpg``
+    where only face ``talking`` (0 = the larger) speaks: head, blinks and
+    brows still. Drives reenactment tests of the driving face index."""
+    import voxportrait
+
+    voxportrait.animate(DATA / "face" / "two_faces.jpg", SPEECH_1S, path, size=384, face_index=talking,
+                        head_scale=0.0, blink_rate=0.0, brow_scale=0.0)
+    return path
+
+
+def jaw_spread(motion) -> float:
+    """Standard deviation of a motion's jaw opening: how much its mouth moves."""
+    import numpy as np
+
+    import voxportrait
+
+    return float(np.std(np.asarray(motion.expression)[:, voxportrait.Motion.column("jaw_open")]))
+
+
+def video_motion(path) -> float:
+    """How much a video moves: the per-pixel standard deviation over its
+    frames (0..255 scale), averaged over the picture."""
+    import numpy as np
+
+    return float(np.stack(decode_frames(path)).astype(np.float32).std(axis=0).mean())
+
+
 def audio_seconds(path) -> float:
     import voxportrait
 

@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from helpers import DATA, EXAMPLES, PORTRAIT, ROOT, SPEECH, SPEECH_1S, probe_mp4
+from helpers import DATA, EXAMPLES, PORTRAIT, ROOT, SPEECH, SPEECH_1S, jaw_spread, probe_mp4
 
 FAKES = ROOT / "tests" / "comfy_fakes"
 
@@ -1089,6 +1089,25 @@ def test_motion_from_video_gives_motion_for_render_motion(comfy_host, talking_ba
     # Reenactment: the motion renders a portrait through Render Motion.
     frames, _ = node("VoxPortraitRenderMotion").render(image_batch(), motion, "resize", 64, "none")
     assert frames.shape == (25, 64, 64, 3)
+
+
+def test_motion_from_video_face_index_picks_the_driving_videos_face(comfy_host):
+    """Frames of the two-face photo where only the larger face talks: the node's
+    face_index picks the face of the video that is followed; one past the
+    last face is a clear NodeError naming the driving face index."""
+    import voxportrait
+
+    r = voxportrait.Renderer(str(DATA / "face" / "two_faces.jpg"), framing="resize", size=384, face_index=0)
+    m = voxportrait.audio_to_motion(SPEECH_1S, fps=25, engine="energy", seed=1, head_scale=0.0, blink_rate=0.0,
+                                    brow_scale=0.0)
+    frames = np.stack([np.asarray(f) for f in r.frames(m)]).astype(np.float32) / 255.0
+    mfv = node("VoxPortraitMotionFromVideo")
+    spread = [jaw_spread(mfv.fit(frames, 25.0, True, True, True, True, True, 1.5, i)[0]) for i in (0, 1)]
+    assert spread[0] > 0.01 and spread[0] > 5 * spread[1], spread
+    with pytest.raises(host.NodeError, match="driving face index 2 is out of range: at most 2 face"):
+        mfv.fit(frames[:3], 25.0, True, True, True, True, True, 1.5, 2)
+    tip = type(mfv).INPUT_TYPES()["required"]["face_index"][1]["tooltip"]
+    assert "face of the driving video" in tip
 
 
 def test_motion_from_video_no_face_frames_and_errors(comfy_host, talking_batch):

@@ -70,6 +70,19 @@ def test_rust_panic_becomes_internal_error_and_process_survives():
     assert voxportrait.parse_fps("29.97") == (30000, 1001)
 
 
+def test_a_poisoned_lock_is_an_internal_error_with_exit_code_1():
+    """An internal failure (here a lock poisoned by an earlier panic, as in a
+    Dubber, MotionFitter or FrameWriter) is InternalError, which the CLI and
+    batch report as exit code 1, not as unusable input (3)."""
+    from voxportrait import _native, cli
+
+    with pytest.raises(voxportrait.InternalError, match="cannot be used after an earlier failure") as e:
+        _native._poisoned_lock_for_test()
+    assert not isinstance(e.value, voxportrait.InputError)
+    assert cli._exit_code_of(e.value) == cli.EXIT_INTERNAL == 1
+    assert voxportrait.parse_fps("25") == (25, 1)
+
+
 def test_exception_in_progress_callback_cancels_and_cleans_up(outdir):
     seen = []
 

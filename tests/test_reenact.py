@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import voxportrait
-from helpers import DATA, PORTRAIT, SPEECH, SPEECH_1S, probe_mp4, run_cli
+from helpers import DATA, PORTRAIT, SPEECH, SPEECH_1S, jaw_spread, probe_mp4, run_cli, two_face_video, video_motion
 
 JAW = voxportrait.Motion.column("jaw_open")
 
@@ -49,6 +49,55 @@ def test_cli_reenact_parts_and_errors(tmp_path, driver):
     assert not (tmp_path / "x.mp4").exists()
     parts = run_cli("reenact", PORTRAIT, driver, "-o", tmp_path / "y.mp4", "--parts", "nose")
     assert parts.returncode == 3 and "unknown parts" in parts.stderr
+
+
+@pytest.fixture(scope="module")
+def two_faces(tmp_path_factory):
+    """A driving video with two faces where only the larger one (0) talks."""
+    return two_face_video(tmp_path_factory.mktemp("reenact_two") / "two.mp4", talking=0)
+
+
+def test_driving_face_index_picks_the_face_of_the_video_that_is_followed(tmp_path, two_faces):
+    """driving_face_index picks the video's face (the talking one moves the
+    portrait's mouth, the silent one hardly does); face_index stays the portrait's."""
+    spread = [jaw_spread(voxportrait.motion_from_video(two_faces, face_index=i)) for i in (0, 1)]
+    assert spread[0] > 0.01 and spread[0] > 5 * spread[1], spread
+    moved = {}
+    for index in (0, 1):
+        out = tmp_path / f"driven{index}.mp4"
+        report = voxportrait.reenact(PORTRAIT, two_faces, out, size=256, driving_face_index=index,
+                                     parts=["mouth"])
+        assert report["frames"] == 25 and (report["width"], report["height"]) == (256, 256)
+        moved[index] = video_motion(out)
+    assert moved[0] > 3 * moved[1], moved
+    # The portrait has one face: face_index 1 is about the portrait.
+    with pytest.raises(voxportrait.InputError, match="face_index 1 is out of range: 1 face"):
+        voxportrait.reenact(PORTRAIT, two_faces, tmp_path / "p.mp4", size=128, face_index=1)
+    # The video has two: driving_face_index 2 names the driving video.
+    with pytest.raises(voxportrait.InputError,
+                       match="driving face index 2 is out of range: at most 2 face.s. were found in a frame "
+                             "of the driving video"):
+        voxportrait.reenact(PORTRAIT, two_faces, tmp_path / "d.mp4", size=128, driving_face_index=2)
+    with pytest.raises(voxportrait.InputError, match="driving_face_index must be 0 or more"):
+        voxportrait.reenact(PORTRAIT, two_faces, tmp_path / "n.mp4", driving_face_index=-1)
+    assert not any((tmp_path / n).exists() for n in ("p.mp4", "d.mp4", "n.mp4"))
+
+
+def test_cli_reenact_driving_face_index(tmp_path, two_faces):
+    out = tmp_path / "cli_two.mp4"
+    p = run_cli("reenact", PORTRAIT, two_faces, "-o", out, "--size", "128", "--face-index", "0",
+                "--driving-face-index", "1", "-q")
+    assert p.returncode == 0, p.stderr
+    assert probe_mp4(out)["frames"] == 25
+    bad = run_cli("reenact", PORTRAIT, two_faces, "-o", tmp_path / "x.mp4", "--driving-face-index", "3")
+    assert bad.returncode == 3 and "Traceback" not in bad.stderr
+    assert "driving face index 3 is out of range: at most 2 face(s)" in bad.stderr, bad.stderr
+    assert not (tmp_path / "x.mp4").exists()
+    neg = run_cli("reenact", PORTRAIT, two_faces, "-o", tmp_path / "y.mp4", "--driving-face-index", "-1")
+    assert neg.returncode == 2 and "a face index must be 0 or more" in neg.stderr
+    help_text = run_cli("reenact", "--help").stdout
+    assert "--driving-face-index" in help_text and "face of the driving VIDEO" in " ".join(help_text.split())
+    assert "face of the portrait IMAGE" in " ".join(help_text.split())
 
 
 def test_animate_takes_pose_and_blinks_from_a_reference_video(tmp_path, driver):

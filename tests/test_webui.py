@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DATA, PORTRAIT, ROOT, SPEECH_1S, expected_frames, probe_mp4
+from helpers import DATA, PORTRAIT, ROOT, SPEECH_1S, expected_frames, probe_mp4, two_face_video, video_motion
 
 FAKES = ROOT / "tests" / "webui_fakes"
 TODAY = datetime.date.today().isoformat()
@@ -538,6 +538,37 @@ def test_reenact_job_and_interrupt_leave_no_file(tmp_path, talking_video):
         assert not target.exists()
     with pytest.raises(ui.ValidationError, match="upload a driving video"):
         ui.reenact_job(str(PORTRAIT), None, str(tmp_path / "n.mp4"), ui.parse_reenact_options({}))
+
+
+def test_drive_tab_routes_the_portrait_and_driving_face_indexes(tmp_path):
+    """"Drive from a video" has both face indexes, each labelled for what it
+    is: "Driving face index" picks the face of the video that is followed
+    (the talking face moves the portrait's mouth, the silent one does not),
+    "Portrait face index" the portrait's; each bad index says which."""
+    from voxportrait import ui
+
+    two = two_face_video(tmp_path / "two.mp4", talking=0)
+    host = ui.Host(outputs=str(tmp_path / "outputs"))
+    moved = {}
+    for index in (0, 1):
+        values = {"size": 128, "parts": ["mouth"], "driving_face_index": index}
+        video, _, _, status = ui._run_reenact(host, str(PORTRAIT), str(two), values, None, STUB_GR)
+        assert "voxportrait-ok" in status, status
+        moved[index] = video_motion(video)
+    assert moved[0] > 3 * moved[1], moved
+    *_, status = ui._run_reenact(host, str(PORTRAIT), str(two), {"size": 128, "driving_face_index": 2}, None,
+                                 STUB_GR)
+    assert "driving face index 2 is out of range: at most 2 face(s)" in status and "class='error'" in status
+    *_, status = ui._run_reenact(host, str(PORTRAIT), str(two), {"size": 128, "face_index": 1}, None, STUB_GR)
+    assert "face_index 1 is out of range: 1 face(s)" in status and "class='error'" in status
+    with pytest.raises(ui.ValidationError, match="driving face index must be a whole number") as e:
+        ui.parse_reenact_options({"driving_face_index": 0.5})
+    assert e.value.field == "driving_face_index"
+    assert ui.parse_reenact_options({"driving-face-index": "1"})["driving_face_index"] == 1
+    gr = pytest.importorskip("gradio")
+    with gr.Blocks():
+        w = ui._reenact_section(gr)["options"]
+    assert (w["face_index"].label, w["driving_face_index"].label) == ("Portrait face index", "Driving face index")
 
 
 def test_tab_dub_and_drive_run_in_the_webui_queue_and_save_by_date(webui, talking_video):

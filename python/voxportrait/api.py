@@ -185,6 +185,7 @@ def reenact(
     framing: str = "resize",
     size: int = 512,
     face_index: int = 0,
+    driving_face_index: int = 0,
     relative: bool = True,
     parts: Sequence[str] = ("pose", "eyes", "brows", "mouth"),
     smoothing: float = 1.5,
@@ -194,17 +195,23 @@ def reenact(
     """Drive the portrait ``image`` with the face motion of ``video`` and
     write ``output`` (MP4, with the video's soundtrack when it has one).
 
-    ``relative`` (default) transfers motion relative to the video's first
-    frame, so the driver's face shape does not leak into the portrait;
-    ``parts`` picks what to transfer (pose, eyes, brows, mouth).
+    ``face_index`` picks the portrait's face that moves, ``driving_face_index``
+    the face of the video it follows (0 = the largest of each). ``relative``
+    (default) transfers motion relative to the video's first frame, so the
+    driver's face shape does not leak into the portrait; ``parts`` picks what
+    to transfer (pose, eyes, brows, mouth).
     """
+    for name, value in (("face_index", face_index), ("driving_face_index", driving_face_index)):
+        if int(value) < 0:
+            raise _native.InputError(f"{name} must be 0 or more (0 = the largest face), got {value}")
     chosen = {str(p).strip().lower() for p in parts}
     unknown = chosen - {"pose", "eyes", "brows", "mouth"}
     if unknown:
         raise _native.InputError(f"unknown parts {sorted(unknown)}; choose from pose, eyes, brows, mouth")
     return _native.reenact(
         os.fspath(image), os.fspath(video), os.fspath(output), framing=str(framing), size=int(size),
-        face_index=int(face_index), relative=bool(relative), pose="pose" in chosen, eyes="eyes" in chosen,
+        face_index=int(face_index), driving_face_index=int(driving_face_index), relative=bool(relative),
+        pose="pose" in chosen, eyes="eyes" in chosen,
         brows="brows" in chosen, mouth="mouth" in chosen, smoothing=float(smoothing),
         ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg), ffmpeg_candidates=ffmpeg_candidates(),
         progress=progress,

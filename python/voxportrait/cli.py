@@ -117,6 +117,7 @@ _size = _ranged(int, 64, 4096, "a whole number of pixels",
 _scale = _ranged(float, 0.0, 4.0, "a number", "scales must lie between 0 and 4")
 _positive_seconds = _ranged(float, 1e-3, float("inf"), "seconds", "must be positive")
 _seed = _ranged(int, 0, 2**64 - 1, "a whole number", "seed must be between 0 and 2^64-1")
+_face_index = _ranged(int, 0, 10_000, "a whole number", "a face index must be 0 or more (0 = the largest face)")
 
 
 def _fps(text: str) -> str:
@@ -327,8 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", type=_size, default=512, help="output size as for animate (default 512)")
     r.add_argument("--framing", choices=["resize", "crop", "full"], default="resize",
                    help="framing of the portrait, as for animate (default resize)")
-    r.add_argument("--face-index", type=int, default=0, metavar="N",
-                   help="which face of the portrait to animate (default 0, the largest)")
+    r.add_argument("--face-index", type=_face_index, default=0, metavar="N",
+                   help="which face of the portrait IMAGE moves, 0 = the largest (default 0)")
+    r.add_argument("--driving-face-index", type=_face_index, default=0, metavar="N",
+                   help="which face of the driving VIDEO it follows, 0 = the largest (default 0)")
     r.add_argument("--absolute", action="store_true",
                    help="transfer absolute motion (default: relative to the video's first frame)")
     r.add_argument("--parts", default="pose,eyes,brows,mouth", metavar="LIST",
@@ -376,6 +379,7 @@ kept.
 examples:
   voxportrait reenact portrait.png driver.mp4 -o out.mp4
   voxportrait reenact art.png clip.mov -o out.mp4 --parts pose,eyes --framing crop
+  voxportrait reenact group.jpg panel.mp4 -o out.mp4 --face-index 1 --driving-face-index 2
 """
 
 
@@ -578,7 +582,8 @@ def _run_reenact(args) -> int:
     progress, bar = _progress_bar(args.quiet, "reenact", "step")
     try:
         report = reenact(args.image, args.video, args.output, framing=args.framing, size=args.size,
-                         face_index=args.face_index, relative=not args.absolute,
+                         face_index=args.face_index, driving_face_index=args.driving_face_index,
+                         relative=not args.absolute,
                          parts=[p for p in args.parts.split(",") if p.strip()], smoothing=args.smoothing,
                          ffmpeg=args.ffmpeg, progress=progress)
     finally:

@@ -122,8 +122,10 @@ class MotionFitter:
     frame with a face (``relative=False``: to the canonical face). A frame
     without a face repeats the last motion (neutral before the first face).
 
-    ``parts`` picks what to keep: "pose", "eyes" (blinks), "brows", "mouth";
-    the others are neutral.
+    ``face_index`` picks the face of the video to follow (0 = the largest);
+    frames with fewer faces count as frames without a face. ``parts`` picks
+    what to keep: "pose", "eyes" (blinks), "brows", "mouth"; the others are
+    neutral.
     """
 
     def __init__(self, fps: FpsLike = 25, *, relative: bool = True, smoothing: float = 1.5,
@@ -152,6 +154,12 @@ class MotionFitter:
         if "brows" in self.parts:
             keep[_BROW] = True
         return np.where(keep, e, 0.0).astype(np.float32), h
+
+    def check_found_face(self) -> None:
+        """Raises :class:`InputError` unless a frame pushed so far showed the
+        chosen face, saying whether no frame showed a face or fewer faces
+        than ``face_index`` asks for."""
+        self._native.check_found_face()
 
 
 def _parts(parts: Sequence[str]) -> frozenset:
@@ -212,8 +220,7 @@ def motion_from_frames(frames: Iterable, fps: FpsLike = 25, *, relative: bool = 
             progress(i + 1, max(total, i + 1) if total else 0)
     if not exprs:
         raise _native.InputError("no frames to fit motion to")
-    if not fitter.face_found:
-        raise _native.InputError("no face found in any frame; use a video where a face is visible")
+    fitter.check_found_face()
     n = len(exprs)
     num, den = fitter.fps
     return Motion(fps=Fraction(num, den), expression=np.stack(exprs).astype(np.float32),

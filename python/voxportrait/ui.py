@@ -889,8 +889,9 @@ DUB_DEFAULTS = {"lip_strength": 1.0, "length": "loop", "mix_original": 0.0, "fac
                 "region": "lower-face", "template": "neutral"}
 DUB_REGIONS = ("lower-face", "mouth")
 MOUTH_TEMPLATES = ("neutral", "smile")
-REENACT_DEFAULTS = {"framing": "resize", "size": 512, "face_index": 0, "relative": True, "parts": list(PARTS),
-                    "smoothing": 1.5}
+#: ``face_index`` is the portrait's face, ``driving_face_index`` the video's.
+REENACT_DEFAULTS = {"framing": "resize", "size": 512, "face_index": 0, "driving_face_index": 0, "relative": True,
+                    "parts": list(PARTS), "smoothing": 1.5}
 
 
 def _number(values: Mapping, name: str, default, lo: float, hi: float, what: str, integer: bool = False):
@@ -983,7 +984,9 @@ def parse_reenact_options(values: Mapping) -> dict:
     return {
         "framing": _choice(values, "framing", d["framing"], FRAMINGS, "framing"),
         "size": size,
-        "face_index": _number(values, "face_index", d["face_index"], 0, 99, "face index", integer=True),
+        "face_index": _number(values, "face_index", d["face_index"], 0, 99, "portrait face index", integer=True),
+        "driving_face_index": _number(values, "driving_face_index", d["driving_face_index"], 0, 99,
+                                      "driving face index", integer=True),
         "relative": _flag(values, "relative", d["relative"]),
         "parts": [p for p in PARTS if p in parts],
         "smoothing": _number(values, "smoothing", d["smoothing"], 0.05, 30.0, "smoothing"),
@@ -1677,7 +1680,7 @@ def _option_widgets(gr) -> Dict[str, object]:
 
 #: The "Dub a video" and "Drive from a video" widgets, in input order.
 DUB_OPTIONS = ("lip_strength", "length", "mix_original", "face_index", "smoothing", "region", "template")
-REENACT_OPTIONS = ("framing", "size", "face_index", "relative", "parts", "smoothing")
+REENACT_OPTIONS = ("framing", "size", "face_index", "driving_face_index", "relative", "parts", "smoothing")
 
 
 def video_input(gr, **kwargs):
@@ -1757,8 +1760,12 @@ def _reenact_section(gr) -> dict:
                           elem_id="voxportrait_reenact_parts")
     with gr.Row():
         w["face_index"] = make(gr, "Number", value=d["face_index"], precision=0, minimum=0,
-                               label="Driving face index", info="several faces in the video: 0 is the largest",
+                               label="Portrait face index", info="several faces in the portrait: 0 is the largest",
                                elem_id="voxportrait_reenact_face_index")
+        w["driving_face_index"] = make(gr, "Number", value=d["driving_face_index"], precision=0, minimum=0,
+                                       label="Driving face index",
+                                       info="several faces in the driving video: 0 is the largest",
+                                       elem_id="voxportrait_reenact_driving_face_index")
         w["smoothing"] = _smoothing_widget(gr, "voxportrait_reenact_smoothing")
     button = make(gr, "Button", "Drive", variant="primary", elem_id="voxportrait_reenact_run")
     return {"image": image, "video": video, "options": w, "button": button}

@@ -275,12 +275,13 @@ pub fn prepare_renderer(
     };
     let face = analyzer
         .analyze(portrait, &opts)
-        .map_err(|e| {
-            Error::Input(format!(
-                "{e}; for a stylised portrait whose face is not found, give the mouth \
+        .map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!(
+                "{m}; for a stylised portrait whose face is not found, give the mouth \
                  position yourself (--mouth X,Y as fractions of the width and height) \
                  for a mouth-only animation"
-            ))
+            )),
+            other => other,
         })?
         .remove(0);
     let framed = framing::frame(portrait, &face, analyzer.canonical(), framing)?;

@@ -207,7 +207,9 @@ pub struct ReenactOptions {
     pub parts: Parts,
     /// Landmark smoothing cutoff, Hz.
     pub smooth_min_cutoff: f32,
-    /// Which driving face (0 = the largest).
+    /// Which face of the driving video to follow (0 = the largest). Frames
+    /// that show fewer faces repeat the last motion; the portrait's face is
+    /// picked separately (the `portrait_face` of [`reenact`]).
     pub face_index: usize,
     /// The portrait's own pose, for absolute head motion.
     pub portrait_pose: Option<HeadPose>,
@@ -277,6 +279,26 @@ impl MotionFitter {
     /// Whether a face has been seen yet.
     pub fn found_face(&self) -> bool {
         self.first.is_some()
+    }
+
+    /// Fails when no frame pushed so far showed the chosen face, saying
+    /// whether the video shows no face at all or fewer faces than the
+    /// driving face index asks for.
+    pub fn check_found_face(&self) -> Result<()> {
+        if self.found_face() {
+            return Ok(());
+        }
+        let (wanted, most) = (self.opts.face_index, self.tracker.most_faces);
+        Err(Error::Input(if most > 0 && wanted >= most {
+            format!(
+                "driving face index {wanted} is out of range: at most {most} face(s) were found in \
+                 a frame of the driving video (0 = the largest, {} = the smallest)",
+                most - 1
+            )
+        } else {
+            "no face found in any frame of the driving video; use a video where a face is visible"
+                .into()
+        }))
     }
 
     /// The motion of the next frame; a frame without a face repeats the
@@ -390,12 +412,7 @@ pub fn motion_from_frames(
     if frames.is_empty() {
         return Err(Error::Input("the driving video has no frames".into()));
     }
-    if !fitter.found_face() {
-        return Err(Error::Input(
-            "no face found in any frame of the driving video; use a video where a face is visible"
-                .into(),
-        ));
-    }
+    fitter.check_found_face()?;
     Ok(MotionTrack {
         fps: info.fps,
         frames,
@@ -439,13 +456,17 @@ pub struct ReenactReport {
 /// `driver`, writing `output` (MP4 with the driver's soundtrack, when it has
 /// one). Two streaming passes over the driver: motion first (only the
 /// motion is kept), then rendering straight to the encoder.
+///
+/// `portrait_face` picks the face of the portrait that moves,
+/// `opts.face_index` the face of the driving video it follows (both 0 =
+/// the largest).
 #[allow(clippy::too_many_arguments)]
 pub fn reenact(
     image: &Path,
     driver: &Path,
     output: &Path,
     framing: crate::render::Framing,
-    face_index: usize,
+    portrait_face: usize,
     opts: &ReenactOptions,
     ffmpeg: Option<&Path>,
     ffmpeg_candidates: &[std::path::PathBuf],
@@ -457,7 +478,7 @@ pub fn reenact(
     let renderer = crate::pipeline::prepare_renderer(
         &portrait,
         framing,
-        face_index,
+        portrait_face,
         None,
         RestingMouth::Photo,
     )?;
@@ -574,6 +595,83 @@ mod tests {
         };
         let mut fitter = MotionFitter::new(fps, &opts).unwrap();
         assert!(fitter.push(mesh.source()).unwrap().gaze.is_none());
+    }
+
+    /// Standard deviation of the fitted jaw opening of `frames`.
+    fn jaw_spread(frames: &[MotionFrame]) -> f32 {
+        let n = frames.len() as f32;
+        let mean = frames.iter().map(|m| m.expression.jaw_open).sum::<f32>() / n;
+        (frames
+            .iter()
+            .map(|m| (m.expression.jaw_open - mean).powi(2))
+            .sum::<f32>()
+            / n)
+            .sqrt()
+    }
+
+    /// Frames of the two-face photo where only the face `talking` opens and
+    /// closes its mouth, fitted with each driving face index: the index picks
+    /// the face that is followed, and one past the last face is a clear error.
+    #[test]
+    fn the_driving_face_index_picks_a_face_of_the_video() {
+        let img = crate::portrait::load_rgb(&fixture("face/two_faces.jpg"), [255; 3]).unwrap();
+        let fps = Fps::new(25, 1).unwrap();
+        let motion: Vec<MotionFrame> = (0..24)
+            .map(|i| MotionFrame {
+                expression: Expression {
+                    jaw_open: 0.5 * (1.0 - (i as f32 * std::f32::consts::TAU / 8.0).cos()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        for talking in [0, 1] {
+            let r =
+                prepare_renderer(&img, Framing::Full, talking, None, RestingMouth::Photo).unwrap();
+            let (w, h) = r.dimensions();
+            let frames: Vec<RgbImage> = motion
+                .iter()
+                .map(|m| {
+                    let mut buf = vec![0u8; (w * h * 3) as usize];
+                    r.render_into(m, &mut buf);
+                    RgbImage::from_raw(w, h, buf).unwrap()
+                })
+                .collect();
+            let spread = |index: usize| {
+                let opts = ReenactOptions {
+                    face_index: index,
+                    ..Default::default()
+                };
+                let mut fitter = MotionFitter::new(fps, &opts).unwrap();
+                let fitted: Vec<MotionFrame> =
+                    frames.iter().map(|f| fitter.push(f).unwrap()).collect();
+                fitter.check_found_face().unwrap();
+                jaw_spread(&fitted)
+            };
+            let (followed, other) = (spread(talking), spread(1 - talking));
+            eprintln!("face {talking} talks: jaw spread {followed:.3} followed, {other:.3} other");
+            assert!(
+                followed > 0.02 && followed > 4.0 * other,
+                "face {talking}: {followed} vs {other}"
+            );
+        }
+        let opts = ReenactOptions {
+            face_index: 2,
+            ..Default::default()
+        };
+        let mut fitter = MotionFitter::new(fps, &opts).unwrap();
+        fitter.push(&img).unwrap();
+        let e = fitter.check_found_face().unwrap_err().to_string();
+        assert!(
+            e.contains("driving face index 2 is out of range") && e.contains("at most 2 face(s)"),
+            "{e}"
+        );
+        // A frame without any face says so instead.
+        let blank = RgbImage::from_pixel(320, 240, image::Rgb([96, 110, 128]));
+        let mut fitter = MotionFitter::new(fps, &ReenactOptions::default()).unwrap();
+        fitter.push(&blank).unwrap();
+        let e = fitter.check_found_face().unwrap_err().to_string();
+        assert!(e.contains("no face found"), "{e}");
     }
 
     /// A video rendered from the example photo with known motion (real

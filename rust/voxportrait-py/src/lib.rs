@@ -110,6 +110,7 @@ impl From<Fault> for PyErr {
             Fault::Core(core::Error::Output(m)) => OutputError::new_err(m),
             Fault::Core(core::Error::Encoder(m)) => EncoderError::new_err(m),
             Fault::Core(core::Error::Cancelled) => CancelledError::new_err("cancelled"),
+            Fault::Core(core::Error::Internal(m)) => InternalError::new_err(m),
             Fault::Panic(m) => InternalError::new_err(format!(
                 "internal error in VoxPortrait (a bug; please report it): {m}"
             )),
@@ -368,10 +369,12 @@ fn dub<'py>(
 }
 
 /// Drives a portrait with a video's face motion. See `voxportrait.reenact`.
+/// `face_index` picks the portrait's face, `driving_face_index` the face of
+/// the video it follows (0 = the largest of each).
 #[pyfunction]
 #[pyo3(signature = (
-    image, video, output, *, framing="resize", size=512, face_index=0, relative=true,
-    pose=true, eyes=true, brows=true, mouth=true, smoothing=1.5, ffmpeg=None,
+    image, video, output, *, framing="resize", size=512, face_index=0, driving_face_index=0,
+    relative=true, pose=true, eyes=true, brows=true, mouth=true, smoothing=1.5, ffmpeg=None,
     ffmpeg_candidates=Vec::new(), progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -383,6 +386,7 @@ fn reenact<'py>(
     framing: &str,
     size: u32,
     face_index: usize,
+    driving_face_index: usize,
     relative: bool,
     pose: bool,
     eyes: bool,
@@ -404,7 +408,7 @@ fn reenact<'py>(
             mouth,
         },
         smooth_min_cutoff: smoothing,
-        face_index: 0,
+        face_index: driving_face_index,
         portrait_pose: None,
         portrait_gaze: None,
         gaze: true,
@@ -531,10 +535,7 @@ impl PyFrameWriter {
             Err(_) => arr.as_array().iter().copied().collect(),
         };
         run(py, || {
-            let mut guard = self
-                .sink
-                .lock()
-                .map_err(|_| core::Error::Output("the writer failed earlier".into()))?;
+            let mut guard = core::error::lock(&self.sink, "frame writer")?;
             let sink = guard
                 .as_mut()
                 .ok_or_else(|| core::Error::Output("the writer is already closed".into()))?;
@@ -548,10 +549,7 @@ impl PyFrameWriter {
     /// Finishes the file and moves it to its name.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         run(py, || {
-            let sink = self
-                .sink
-                .lock()
-                .map_err(|_| core::Error::Output("the writer failed earlier".into()))?
+            let sink = core::error::lock(&self.sink, "frame writer")?
                 .take()
                 .ok_or_else(|| core::Error::Output("the writer is already closed".into()))?;
             sink.finish()
@@ -617,10 +615,7 @@ impl PyDubber {
             ..Default::default()
         };
         let out = run(py, || {
-            let mut d = self
-                .inner
-                .lock()
-                .map_err(|_| core::Error::Input("dubber poisoned by an earlier error".into()))?;
+            let mut d = core::error::lock(&self.inner, "dubber")?;
             d.process(img, &m)
         })?;
         let (w, h) = out.dimensions();
@@ -668,10 +663,7 @@ impl PyMotionFitter {
     ) -> PyResult<(Vec<f32>, Vec<f32>, bool)> {
         let img = image_arg(py, frame)?;
         let (m, found) = run(py, || {
-            let mut f = self
-                .inner
-                .lock()
-                .map_err(|_| core::Error::Input("fitter poisoned by an earlier error".into()))?;
+            let mut f = core::error::lock(&self.inner, "motion fitter")?;
             let m = f.push(&img)?;
             Ok((m, f.found_face()))
         })?;
@@ -680,6 +672,14 @@ impl PyMotionFitter {
             m.head.to_array().to_vec(),
             found,
         ))
+    }
+
+    /// Raises `InputError` when no frame so far showed the chosen face: no
+    /// face at all, or fewer faces than `face_index` asks for.
+    fn check_found_face(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || {
+            core::error::lock(&self.inner, "motion fitter")?.check_found_face()
+        })
     }
 }
 
@@ -1364,6 +1364,19 @@ fn viseme_posteriors_energy<'py>(
     Ok(array.into_pyarray(py))
 }
 
+/// Poisons a lock with a deliberate panic, then takes it as the binding's
+/// writers, dubbers and fitters do: tests that a poisoned lock becomes
+/// `InternalError`.
+#[pyfunction]
+fn _poisoned_lock_for_test(py: Python<'_>) -> PyResult<()> {
+    let mutex = Mutex::new(());
+    let _ = guarded(|| -> core::Result<()> {
+        let _held = mutex.lock().expect("fresh lock");
+        panic!("deliberate test panic while holding a lock")
+    });
+    run(py, || core::error::lock(&mutex, "test object").map(|_| ()))
+}
+
 /// Panics on purpose, to test that panics become `InternalError`.
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -1412,5 +1425,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(motion_to_json, m)?)?;
     m.add_function(wrap_pyfunction!(viseme_posteriors_energy, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(_poisoned_lock_for_test, m)?)?;
     Ok(())
 }

@@ -68,9 +68,7 @@ fn embedded(file: &str) -> Option<&'static [u8]> {
 }
 
 fn model_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Input(format!(
-        "cannot load the {what} model (a broken install?): {e}"
-    ))
+    Error::internal(format!("cannot load the {what} model"), e)
 }
 
 fn var_builder(file: &str, device: &Device) -> Result<VarBuilder<'static>> {
@@ -255,7 +253,7 @@ impl FaceAnalyzer {
             std::sync::OnceLock::new();
         CELL.get_or_init(|| FaceAnalyzer::new().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| Error::Input(e.clone()))
+            .map_err(|e| Error::Internal(e.clone()))
     }
 
     /// The canonical face model (topology, vertex groups).
@@ -508,9 +506,14 @@ pub struct FaceTracker<'a> {
     analyzer: &'a FaceAnalyzer,
     roi: Option<RotatedRect>,
     /// Which detected face to lock onto when (re)detecting (0 = largest).
+    /// A frame with fewer faces has no face for this tracker: it never
+    /// falls back to another face.
     pub face_index: usize,
     /// How many times the detector has run.
     pub detector_runs: usize,
+    /// The most faces one detector run has found so far (to tell "no face"
+    /// from "fewer faces than `face_index` asks for").
+    pub most_faces: usize,
     /// Whether to add iris landmarks to every tracked face.
     pub iris: bool,
 }
@@ -523,6 +526,7 @@ impl<'a> FaceTracker<'a> {
             roi: None,
             face_index,
             detector_runs: 0,
+            most_faces: 0,
             iris: true,
         }
     }
@@ -558,10 +562,8 @@ impl<'a> FaceTracker<'a> {
         }
         self.detector_runs += 1;
         let detections = self.analyzer.detect(img, None)?;
-        let Some(d) = detections
-            .get(self.face_index.min(detections.len().saturating_sub(1)))
-            .copied()
-        else {
+        self.most_faces = self.most_faces.max(detections.len());
+        let Some(d) = detections.get(self.face_index).copied() else {
             return Ok(None);
         };
         let face =
@@ -647,9 +649,7 @@ fn box_of(points: &[[f32; 3]]) -> Detection {
 }
 
 fn internal(e: candle_core::Error) -> Error {
-    Error::Input(format!(
-        "face analysis failed inside the network runtime: {e}"
-    ))
+    Error::internal("face analysis failed inside the network runtime", e)
 }
 
 #[cfg(test)]

@@ -244,8 +244,7 @@ impl CanonicalFace {
     /// Parses and validates the safetensors bytes of the model (layout in
     /// `models/canonical_face.md`), e.g. from an embedded copy.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::parse(bytes)
-            .map_err(|msg| Error::Input(format!("damaged canonical face model: {msg}")))
+        Self::parse(bytes).map_err(|msg| Error::internal("damaged canonical face model", msg))
     }
 
     /// [`Self::from_bytes`] with a bare description of what is wrong, for the
@@ -712,5 +711,17 @@ mod tests {
         let err = CanonicalFace::load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("damaged"), "{err}");
         assert!(CanonicalFace::shared(dir.path()).is_err());
+    }
+
+    /// Damaged embedded bytes (the copy compiled into the library) are a
+    /// broken build, not the user's input.
+    #[test]
+    fn damaged_embedded_bytes_are_an_internal_error() {
+        let err = CanonicalFace::from_bytes(b"not a model").unwrap_err();
+        assert!(matches!(err, Error::Internal(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("damaged canonical face model"),
+            "{err}"
+        );
     }
 }

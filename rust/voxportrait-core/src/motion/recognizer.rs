@@ -37,7 +37,7 @@ fn dense(weight: Vec<f32>, bias: Vec<f32>, inputs: usize) -> Result<Linear> {
 }
 
 fn run_error(e: impl std::fmt::Display) -> Error {
-    Error::Input(format!("the viseme head failed: {e}"))
+    Error::internal("the viseme head failed", e)
 }
 
 /// The trained head on top of the encoder.
@@ -51,9 +51,7 @@ pub struct VisemeHead {
 }
 
 fn head_error(e: impl std::fmt::Display) -> Error {
-    Error::Input(format!(
-        "cannot load the viseme head (a broken install?): {e}"
-    ))
+    Error::internal("cannot load the viseme head", e)
 }
 
 fn tensor(st: &SafeTensors, name: &str, len: Option<usize>) -> Result<Vec<f32>> {
@@ -258,7 +256,7 @@ impl VisemeRecognizer {
             })
         })
         .as_ref()
-        .map_err(|e| Error::Input(e.clone()))
+        .map_err(|e| Error::Internal(e.clone()))
     }
 
     /// 50 Hz viseme posteriors for a clip at any sample rate.
@@ -440,6 +438,8 @@ mod tests {
     fn a_damaged_head_is_a_clear_error() {
         let e = VisemeHead::from_bytes(b"not a safetensors file").unwrap_err();
         assert!(e.to_string().contains("viseme head"), "{e}");
+        // The head is embedded in the library: a broken build, not bad input.
+        assert!(matches!(e, Error::Internal(_)), "{e:?}");
     }
 
     #[test]

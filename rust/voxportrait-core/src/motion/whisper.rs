@@ -228,13 +228,11 @@ impl Features {
 }
 
 fn model_error(e: impl std::fmt::Display) -> Error {
-    Error::Input(format!(
-        "cannot load the Whisper encoder model (a broken install?): {e}"
-    ))
+    Error::internal("cannot load the Whisper encoder model", e)
 }
 
 fn run_error(e: impl std::fmt::Display) -> Error {
-    Error::Input(format!("the Whisper encoder failed: {e}"))
+    Error::internal("the Whisper encoder failed", e)
 }
 
 /// The converted encoder weights compiled into the library.
@@ -602,7 +600,7 @@ impl WhisperEncoder {
             std::sync::OnceLock::new();
         CELL.get_or_init(|| WhisperEncoder::new().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| Error::Input(e.clone()))
+            .map_err(|e| Error::Internal(e.clone()))
     }
 
     /// Loads an encoder from safetensors bytes with `tools/convert_whisper.py`'s
@@ -755,6 +753,15 @@ mod tests {
 
     fn encoder() -> WhisperEncoder {
         WhisperEncoder::new().expect("embedded encoder loads")
+    }
+
+    /// Weights that do not load are a broken build (the encoder is embedded
+    /// in the library), so an internal error, not unusable input.
+    #[test]
+    fn damaged_weights_are_an_internal_error() {
+        let e = WhisperEncoder::from_bytes(b"not a safetensors file").unwrap_err();
+        assert!(matches!(e, Error::Internal(_)), "{e:?}");
+        assert!(e.to_string().contains("Whisper encoder model"), "{e}");
     }
 
     fn fixture_tensors() -> HashMap<String, Tensor> {
