@@ -1,10 +1,12 @@
 //! Face stage: where the face and mouth are in the portrait.
 //!
-//! This is the foundation's placeholder: the mouth position comes from the
-//! caller (or a default that suits centred, passport-style portraits), and
-//! the face size is estimated from the image size. Landmark detection
-//! (MediaPipe-compatible detector and 468-point mesh) replaces it in the face
-//! analysis work; the rest of the pipeline only consumes [`FaceAnchor`].
+//! MediaPipe-compatible face analysis in candle: the BlazeFace detectors
+//! ([`detect`], [`blazeface`]), the 468-point mesh ([`face_mesh`]) and the
+//! iris network ([`iris`]) on their shared layers ([`layers`]), tied
+//! together with crops ([`roi`]), head pose ([`pose`]) and tracking by
+//! [`analyze`]. [`FaceAnchor`] is the mouth position and face size alone,
+//! given by the caller (`--mouth`) for portraits no detector finds, which the
+//! mouth-warp fallback renderer consumes.
 
 // Submodules (one line each; keep this list sorted).
 pub mod analyze;
