@@ -55,9 +55,10 @@ def test_audio_over_the_limit_is_refused(outdir):
     assert listing(outdir) == []
 
 
-def test_audio_over_the_default_ten_minute_limit_is_refused_quickly(tmp_path, outdir):
-    # An 11-minute WAV (8 kHz, silent apart from a tone) is refused from its
-    # header, without decoding it.
+def test_audio_over_the_limit_is_refused_quickly(tmp_path, outdir):
+    # An 11-minute WAV (8 kHz, silent apart from a tone) over a 10-minute
+    # --max-audio-seconds is refused from its header, without decoding it.
+    # (animate's default limit is 6 hours: its audio streams.)
     long = tmp_path / "long.wav"
     with wave.open(str(long), "wb") as w:
         w.setnchannels(1)
@@ -67,7 +68,7 @@ def test_audio_over_the_default_ten_minute_limit_is_refused_quickly(tmp_path, ou
         for _ in range(11 * 60):
             w.writeframes(tone)
     start = time.monotonic()
-    r = run_cli("animate", PORTRAIT, long, "-o", outdir / "x.mp4")
+    r = run_cli("animate", PORTRAIT, long, "-o", outdir / "x.mp4", "--max-audio-seconds", "600")
     assert_clean_failure(r, EXIT_INPUT, "11 min 0 s", "10 min 0 s limit")
     assert time.monotonic() - start < 20
 

@@ -124,3 +124,13 @@ def test_report_describes_the_video(outdir):
     r = voxportrait.animate(PORTRAIT, SPEECH_1S, outdir / "x.gif", fps="15", size=96)
     assert r["format"] == "gif" and r["frames"] == 15 and r["fps"] == "15"
     assert (r["width"], r["height"]) == (96, 96) and r["engine"] == "learned"
+
+
+def test_animate_streams_so_its_default_audio_limit_is_six_hours():
+    import inspect
+
+    assert voxportrait.STREAMING_MAX_AUDIO_SECONDS == 6 * 3600
+    assert inspect.signature(voxportrait.animate).parameters["max_audio_seconds"].default == 6 * 3600
+    # Loading audio whole and dub's new speech keep the in-memory limit.
+    assert voxportrait.DEFAULT_MAX_AUDIO_SECONDS == 600
+    assert inspect.signature(voxportrait.dub).parameters["max_audio_seconds"].default == 600

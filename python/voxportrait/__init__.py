@@ -23,7 +23,7 @@ from ._native import (
     parse_fps,
     resample,
 )
-from .api import DEFAULT_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg, reenact
+from .api import DEFAULT_MAX_AUDIO_SECONDS, STREAMING_MAX_AUDIO_SECONDS, animate, dub, find_ffmpeg, reenact
 from .frames import Dubber, MotionFitter, dub_frames, motion_from_frames
 from .face import Eye, Face, HeadPose, analyze_face, analyze_faces
 from .motion import ENGINES, HEAD_PRESETS, Motion, audio_to_motion, idle_motion, motion_from_video
@@ -32,6 +32,7 @@ from .render import FRAMINGS, RESTING_MOUTHS, Renderer
 __all__ = [
     "CancelledError",
     "DEFAULT_MAX_AUDIO_SECONDS",
+    "STREAMING_MAX_AUDIO_SECONDS",
     "Dubber",
     "ENGINES",
     "FRAMINGS",

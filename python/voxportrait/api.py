@@ -17,6 +17,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Longest audio accepted unless ``max_audio_seconds`` says otherwise.
 DEFAULT_MAX_AUDIO_SECONDS: float = _native.DEFAULT_MAX_AUDIO_SECONDS
 
+#: Longest audio ``animate`` accepts unless ``max_audio_seconds`` says
+#: otherwise (6 hours): its audio streams, so memory does not grow with the
+#: length; the limit only stops a wrong file from running for hours.
+STREAMING_MAX_AUDIO_SECONDS: float = _native.STREAMING_MAX_AUDIO_SECONDS
+
 
 def ffmpeg_candidates() -> list:
     """ffmpeg binaries to try after ``$VOXPORTRAIT_FFMPEG``: the one bundled
@@ -59,7 +64,7 @@ def animate(
     brow_scale: float = 1.0,
     mouth_position: Optional[Tuple[float, float]] = None,
     resting_mouth: str = "keep-smile",
-    max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
+    max_audio_seconds: float = STREAMING_MAX_AUDIO_SECONDS,
     allow_silent: bool = False,
     background: Sequence[int] = (255, 255, 255),
     ffmpeg: Optional[PathLike] = None,

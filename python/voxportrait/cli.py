@@ -169,7 +169,7 @@ def _motion_kwargs(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from . import __version__
-    from .api import DEFAULT_MAX_AUDIO_SECONDS
+    from .api import DEFAULT_MAX_AUDIO_SECONDS, STREAMING_MAX_AUDIO_SECONDS
     from .render import RESTING_MOUTHS
 
     fmt = argparse.RawDescriptionHelpFormatter
@@ -232,10 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(SadTalker's ref_pose / ref_eyeblink); the mouth still follows the audio")
     a.add_argument("--ref-parts", type=_ref_parts, default=("pose", "blinks"), metavar="PARTS",
                    help="what --ref-video lends: pose, blinks, or pose,blinks (default)")
-    a.add_argument("--max-audio-seconds", type=_positive_seconds, default=DEFAULT_MAX_AUDIO_SECONDS,
+    a.add_argument("--max-audio-seconds", type=_positive_seconds, default=STREAMING_MAX_AUDIO_SECONDS,
                    metavar="SECONDS",
-                   help=f"refuse longer audio (default {DEFAULT_MAX_AUDIO_SECONDS:g} s); the audio is "
-                        "held in memory while frames stream to the file")
+                   help=f"refuse longer audio (default {STREAMING_MAX_AUDIO_SECONDS:g} s, 6 hours). "
+                        "Memory does not grow with the length: the audio is analysed a minute at a "
+                        "time, the soundtrack is copied to the encoder through a temporary WAV on "
+                        "disk (about 5.3 MB per minute at 44.1 kHz) and frames stream to the file; "
+                        "the limit only stops a wrong file from running for hours")
     a.add_argument("--allow-silent", action="store_true",
                    help="render silent audio as an idle face instead of refusing it")
     a.add_argument("--ffmpeg", metavar="PATH", help="ffmpeg binary to use for MP4 output")

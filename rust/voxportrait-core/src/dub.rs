@@ -527,7 +527,7 @@ pub fn dub(
         info.width,
         info.height,
         fps,
-        Some(&soundtrack),
+        Some(crate::audio::Soundtrack::Clip(&soundtrack)),
     )?);
 
     let mut dubber = Dubber::new(fps, opts)?;

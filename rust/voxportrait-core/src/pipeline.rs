@@ -7,13 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audio::{self, AudioClip, LoadOptions};
+use crate::audio::{self, LoadOptions, Soundtrack};
 use crate::error::{Error, Result};
 use crate::face::analyze::{AnalyzeOptions, FaceAnalyzer};
 use crate::face::FaceAnchor;
 use crate::motion::blink::{BlinkOptions, BrowOptions};
 use crate::motion::coarticulation::CoarticulationOptions;
-use crate::motion::engine::{audio_to_motion, idle_motion, MotionOptions, VisemeEngine};
+use crate::motion::engine::{idle_motion, MotionOptions, VisemeEngine};
 use crate::motion::expression::RestingMouth;
 use crate::motion::head::{HeadOptions, HeadPreset};
 use crate::motion::MotionTrack;
@@ -145,7 +145,7 @@ impl Default for AnimateOptions {
             blink_rate: BlinkOptions::default().rate_per_minute,
             brow_scale: 1.0,
             mouth_fraction: None,
-            max_audio_seconds: audio::DEFAULT_MAX_SECONDS,
+            max_audio_seconds: audio::STREAMING_MAX_SECONDS,
             allow_silent: false,
             background: [255, 255, 255],
             ffmpeg: None,
@@ -301,7 +301,7 @@ pub fn open_sink(
     width: u32,
     height: u32,
     fps: Fps,
-    audio: Option<&AudioClip>,
+    audio: Option<Soundtrack>,
     ffmpeg: Option<&video::Ffmpeg>,
 ) -> Result<Box<dyn FrameSink + Send>> {
     Ok(match (ffmpeg, format) {
@@ -326,7 +326,7 @@ pub fn open_sink(
 pub fn render_to_file(
     renderer: &FrameRenderer,
     track: &MotionTrack,
-    audio: Option<&AudioClip>,
+    audio: Option<Soundtrack>,
     output: &Path,
     format: OutputFormat,
     ffmpeg: Option<&video::Ffmpeg>,
@@ -363,13 +363,21 @@ pub fn animate(
         None => OutputFormat::from_path(output)?,
     };
     let portrait = portrait::load_rgb(image, opts.background)?;
-    let clip = audio::load(
-        audio_path,
-        &LoadOptions {
-            max_seconds: opts.max_audio_seconds,
-        },
-    )?;
-    if clip.is_silent() && !opts.allow_silent {
+    // The audio streams: analysed a minute at a time here, and decoded again
+    // a chunk at a time into the encoder's soundtrack below. Only the motion
+    // track (about 100 bytes a frame) is held whole.
+    let load = LoadOptions {
+        max_seconds: opts.max_audio_seconds,
+    };
+    let motion_opts = opts.motion_options();
+    let analysed = crate::motion::engine::analyse_file(audio_path, &load, &motion_opts)?;
+    if analysed.samples == 0 {
+        return Err(Error::input(
+            audio_path,
+            "contains no audio samples (0 s long)",
+        ));
+    }
+    if analysed.motion.is_none() && !opts.allow_silent {
         return Err(Error::input(
             audio_path,
             "audio is silent (peak below -60 dBFS), so there is nothing to lip-sync; \
@@ -393,16 +401,17 @@ pub fn animate(
         opts.resting_mouth,
     )?;
     let (width, height) = renderer.dimensions();
-    let motion_opts = opts.motion_options();
-    let mut track = if clip.is_silent() {
-        let frames = opts
-            .fps
-            .frame_count(clip.samples.len() as u64, clip.sample_rate);
-        let mut t = idle_motion(clip.duration_seconds().max(1e-3), &motion_opts)?;
-        t.frames.resize(frames as usize, Default::default());
-        t
-    } else {
-        audio_to_motion(&clip, &motion_opts)?.track
+    let audio_seconds = analysed.samples as f64 / analysed.sample_rate.max(1) as f64;
+    let mut track = match analysed.motion {
+        Some(m) => m.track,
+        None => {
+            let frames = opts
+                .fps
+                .frame_count(analysed.samples as u64, analysed.sample_rate);
+            let mut t = idle_motion(audio_seconds.max(1e-3), &motion_opts)?;
+            t.frames.resize(frames as usize, Default::default());
+            t
+        }
     };
     if let Some(reference) = &opts.reference {
         let ff = match &ffmpeg {
@@ -417,7 +426,7 @@ pub fn animate(
     let total = render_to_file(
         &renderer,
         &track,
-        Some(&clip),
+        Some(Soundtrack::File(audio_path, &load)),
         output,
         format,
         ffmpeg.as_ref(),
@@ -430,7 +439,7 @@ pub fn animate(
         width,
         height,
         fps: opts.fps,
-        audio_seconds: clip.duration_seconds(),
+        audio_seconds,
         ffmpeg: ffmpeg.map(|f| f.path),
         engine: opts.engine,
         renderer: renderer.name(),

@@ -494,7 +494,7 @@ pub fn reenact(
     crate::pipeline::render_to_file(
         &renderer,
         &track,
-        sound.as_ref(),
+        sound.as_ref().map(crate::audio::Soundtrack::Clip),
         output,
         video::OutputFormat::Mp4,
         Some(&ff),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread::JoinHandle;
 
-use crate::audio::{self, AudioClip};
+use crate::audio::Soundtrack;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the ffmpeg binary to use.
@@ -370,7 +370,7 @@ impl Mp4Sink {
         width: u32,
         height: u32,
         fps: Fps,
-        audio: Option<&AudioClip>,
+        audio: Option<Soundtrack>,
     ) -> Result<Self> {
         if !width.is_multiple_of(2) || !height.is_multiple_of(2) || width == 0 || height == 0 {
             return Err(Error::Input(format!(
@@ -390,11 +390,11 @@ impl Mp4Sink {
         ]);
         cmd.args(["-framerate", &fps.to_string(), "-i", "pipe:0"]);
         let audio_dir = match audio {
-            Some(clip) => {
+            Some(track) => {
                 let dir = tempfile::tempdir()
                     .map_err(|e| Error::Output(format!("cannot create a temporary folder: {e}")))?;
                 let wav = dir.path().join("audio.wav");
-                audio::write_wav(&wav, clip)?;
+                track.write_wav(&wav)?;
                 cmd.arg("-i").arg(&wav);
                 Some(dir)
             }
@@ -570,7 +570,7 @@ impl PngSequenceSink {
         target: &Path,
         width: u32,
         height: u32,
-        audio: Option<&AudioClip>,
+        audio: Option<Soundtrack>,
     ) -> Result<Self> {
         if let Ok(mut entries) = std::fs::read_dir(target) {
             if entries.next().is_some() {
@@ -590,8 +590,8 @@ impl PngSequenceSink {
             .prefix(&format!(".{stem}.part"))
             .tempdir_in(parent_dir(target))
             .map_err(|e| Error::output(target, format!("cannot create folder: {e}")))?;
-        if let Some(clip) = audio {
-            audio::write_wav(&dir.path().join("audio.wav"), clip)?;
+        if let Some(track) = audio {
+            track.write_wav(&dir.path().join("audio.wav"))?;
         }
         Ok(Self {
             dir: Some(dir),
@@ -635,6 +635,7 @@ impl FrameSink for PngSequenceSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::AudioClip;
 
     #[test]
     fn fps_parses_integers_decimals_and_fractions() {
@@ -765,8 +766,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("frames");
         let clip = AudioClip::new(vec![0.1; 1600], 16_000);
-        let mut sink: Box<dyn FrameSink> =
-            Box::new(PngSequenceSink::create(&target, 8, 6, Some(&clip)).unwrap());
+        let mut sink: Box<dyn FrameSink> = Box::new(
+            PngSequenceSink::create(&target, 8, 6, Some(Soundtrack::Clip(&clip))).unwrap(),
+        );
         for f in frames(3, 8, 6) {
             sink.write_frame(&f).unwrap();
         }
@@ -825,7 +827,7 @@ mod tests {
                 16,
                 16,
                 Fps::new(25, 1).unwrap(),
-                Some(&clip),
+                Some(Soundtrack::Clip(&clip)),
             )
             .unwrap(),
         );

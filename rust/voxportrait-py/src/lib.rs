@@ -231,7 +231,7 @@ fn find_ffmpeg(
     image, audio, output, *, fps="25", size=512, framing="resize", face_index=0, seed=0, format=None,
     engine="learned", mouth_scale=1.0, head_scale=1.0, head_preset="calm",
     blink_rate=17.0, brow_scale=1.0, mouth_position=None, resting_mouth="keep-smile",
-    max_audio_seconds=core::audio::DEFAULT_MAX_SECONDS, allow_silent=false,
+    max_audio_seconds=core::audio::STREAMING_MAX_SECONDS, allow_silent=false,
     background=(255, 255, 255), ffmpeg=None, ffmpeg_candidates=Vec::new(), progress=None,
     reference_video=None, reference_pose=true, reference_blinks=true
 ))]
@@ -505,7 +505,7 @@ impl PyFrameWriter {
                 width,
                 height,
                 fps,
-                clip.as_ref(),
+                clip.as_ref().map(core::audio::Soundtrack::Clip),
                 ff.as_ref(),
             )
         })?;
@@ -1067,7 +1067,7 @@ impl PyRenderer {
             core::pipeline::render_to_file(
                 &renderer,
                 &track,
-                clip.as_ref(),
+                clip.as_ref().map(core::audio::Soundtrack::Clip),
                 &output,
                 format,
                 ff.as_ref(),
@@ -1399,6 +1399,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "DEFAULT_MAX_AUDIO_SECONDS",
         core::audio::DEFAULT_MAX_SECONDS,
+    )?;
+    m.add(
+        "STREAMING_MAX_AUDIO_SECONDS",
+        core::audio::STREAMING_MAX_SECONDS,
     )?;
     m.add("DEFAULT_MOUTH_POSITION", core::face::DEFAULT_MOUTH_FRACTION)?;
     m.add("FFMPEG_ENV", core::video::FFMPEG_ENV)?;

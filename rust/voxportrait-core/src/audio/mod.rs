@@ -14,12 +14,20 @@ use std::path::Path;
 
 use crate::error::{check_input_file, Error, Result};
 
-/// Longest audio accepted by default, in seconds (10 minutes).
+/// Longest audio accepted by default where the whole clip is held in
+/// memory (loading audio, `dub`'s new speech), in seconds (10 minutes).
 ///
 /// The whole clip is held as mono `f32` (about 115 MB at 48 kHz for the
 /// limit), while video frames stream; raise it with
 /// [`LoadOptions::max_seconds`] for longer jobs.
 pub const DEFAULT_MAX_SECONDS: f64 = 600.0;
+
+/// Longest audio accepted by default where it streams (`animate`, motion
+/// from a file), in seconds (6 hours). Memory does not grow with the
+/// length there (audio is analysed a minute at a time, the soundtrack is
+/// copied to the encoder through a temporary WAV); the limit only stops a
+/// wrong file (a whole album, a day-long recording) from running for hours.
+pub const STREAMING_MAX_SECONDS: f64 = 6.0 * 3600.0;
 
 /// Peak level below which a clip counts as silent (-60 dBFS).
 pub const SILENCE_PEAK: f32 = 0.001;
@@ -164,6 +172,55 @@ pub fn resample(clip: &AudioClip, sample_rate: u32) -> Result<AudioClip> {
         / clip.sample_rate as u64;
     samples.resize(expected as usize, 0.0);
     Ok(AudioClip::new(samples, sample_rate))
+}
+
+/// Where an output's soundtrack comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Soundtrack<'a> {
+    /// Samples in memory (a host's audio, a dub's new speech).
+    Clip(&'a AudioClip),
+    /// An audio file, decoded again a chunk at a time when the soundtrack is
+    /// written: never held in memory whole.
+    File(&'a Path, &'a LoadOptions),
+}
+
+impl Soundtrack<'_> {
+    /// Writes the soundtrack as 16-bit PCM mono WAV at `dest` (for muxing
+    /// and the PNG+WAV output).
+    pub fn write_wav(&self, dest: &Path) -> Result<()> {
+        match *self {
+            Soundtrack::Clip(clip) => write_wav(dest, clip),
+            Soundtrack::File(src, opts) => stream_to_wav(src, opts, dest),
+        }
+    }
+}
+
+/// Decodes `src` a chunk at a time into 16-bit PCM mono WAV at `dest`, so a
+/// soundtrack of any length is copied in constant memory.
+pub fn stream_to_wav(src: &Path, opts: &LoadOptions, dest: &Path) -> Result<()> {
+    let io = |e: hound::Error| Error::output(dest, format!("cannot write WAV: {e}"));
+    let mut writer: Option<hound::WavWriter<_>> = None;
+    stream_mono(src, opts, &mut |chunk, rate| {
+        if writer.is_none() {
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate: rate,
+                bits_per_sample: 16,
+                sample_format: hound::SampleFormat::Int,
+            };
+            writer = Some(hound::WavWriter::create(dest, spec).map_err(io)?);
+        }
+        let w = writer.as_mut().expect("created above");
+        for &s in chunk {
+            w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+                .map_err(io)?;
+        }
+        Ok(())
+    })?;
+    match writer {
+        Some(w) => w.finalize().map_err(io),
+        None => Err(Error::input(src, "contains no audio samples (0 s long)")),
+    }
 }
 
 /// Writes a clip as 16-bit PCM mono WAV (for muxing and the PNG+WAV output).
@@ -381,6 +438,37 @@ fn stream_symphonia(
 mod tests {
     use super::*;
     use crate::testdata::fixture;
+
+    /// A file's soundtrack streamed to WAV is byte for byte the WAV of the
+    /// same file loaded whole, for every container; an empty file is an
+    /// input error and leaves no WAV.
+    #[test]
+    fn a_file_soundtrack_streams_to_the_same_wav_as_the_loaded_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "speech_1s.wav",
+            "speech_1s.mp3",
+            "speech_1s.flac",
+            "speech_1s.m4a",
+        ] {
+            let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+            let opts = LoadOptions::default();
+            Soundtrack::File(&fixture(name), &opts)
+                .write_wav(&a)
+                .unwrap();
+            let clip = load(&fixture(name), &opts).unwrap();
+            Soundtrack::Clip(&clip).write_wav(&b).unwrap();
+            assert_eq!(
+                std::fs::read(&a).unwrap(),
+                std::fs::read(&b).unwrap(),
+                "{name}"
+            );
+        }
+        let c = dir.path().join("c.wav");
+        let err = stream_to_wav(&fixture("empty.wav"), &LoadOptions::default(), &c).unwrap_err();
+        assert!(matches!(err, Error::Input(_)), "{err}");
+        assert!(!c.exists());
+    }
 
     fn reference() -> AudioClip {
         load_resampled(&fixture("speech_1s.wav"), 16_000, &LoadOptions::default()).unwrap()

@@ -180,19 +180,57 @@ pub fn motion_from_file(
     load: &crate::audio::LoadOptions,
     opts: &MotionOptions,
 ) -> Result<Motion> {
+    let a = analyse_file(path, load, opts)?;
+    match a.motion {
+        Some(m) => Ok(m),
+        None => Err(Error::input(
+            path,
+            unusable_speech(a.samples, a.peak).unwrap_or("the audio has no speech"),
+        )),
+    }
+}
+
+/// What [`analyse_file`] found in one pass over an audio file.
+#[derive(Debug, Clone)]
+pub struct AnalysedFile {
+    /// The motion, or `None` when the file is empty or silent.
+    pub motion: Option<Motion>,
+    /// Mono samples in the file.
+    pub samples: usize,
+    /// The file's sample rate (0 when it is empty).
+    pub sample_rate: u32,
+    /// Largest absolute sample.
+    pub peak: f32,
+}
+
+/// [`motion_from_file`], except that an empty or silent file is not an
+/// error: its length comes back without motion, for callers that animate
+/// silence as an idle face. One streaming pass, the same memory bound.
+pub fn analyse_file(
+    path: &std::path::Path,
+    load: &crate::audio::LoadOptions,
+    opts: &MotionOptions,
+) -> Result<AnalysedFile> {
     let mut seg = Segmenter::new(opts);
     crate::audio::stream_mono(path, load, &mut |chunk, rate| seg.push(chunk, rate))?;
-    if let Some(problem) = unusable_speech(seg.total, seg.peak) {
-        return Err(Error::input(path, problem));
-    }
-    seg.analyse(None)?;
-    let frames = opts.fps.frame_count(seg.total as u64, seg.rate);
-    Ok(motion_from_analysis(
-        seg.posteriors,
-        &seg.prosody,
-        frames,
-        opts,
-    ))
+    let motion = if unusable_speech(seg.total, seg.peak).is_some() {
+        None
+    } else {
+        seg.analyse(None)?;
+        let frames = opts.fps.frame_count(seg.total as u64, seg.rate);
+        Some(motion_from_analysis(
+            std::mem::take(&mut seg.posteriors),
+            &seg.prosody,
+            frames,
+            opts,
+        ))
+    };
+    Ok(AnalysedFile {
+        motion,
+        samples: seg.total,
+        sample_rate: seg.rate,
+        peak: seg.peak,
+    })
 }
 
 /// [`motion_from_file`]'s state: the audio not yet analysed (plus the
