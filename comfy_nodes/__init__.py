@@ -16,7 +16,7 @@ def _expect_checkout_build() -> None:
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.join(root, "python", "voxportrait", "_build.py")
-    if os.path.isfile(path):
+    if os.path.isfile(path) and not os.environ.get("VOXPORTRAIT_EXPECT_BUILD"):  # once per process
         spec = importlib.util.spec_from_file_location("_voxportrait_build_id", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

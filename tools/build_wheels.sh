@@ -76,4 +76,4 @@ PY
 (cd "$tmp" && env -i PATH="$clean_path" HOME="$tmp" "$tmp/venv/bin/voxportrait" face portrait.png --json face.json && ls -l face.json)
 installed="$(cd "$tmp" && env -i PATH="$clean_path" "$tmp/venv/bin/python" -c 'import voxportrait; print(voxportrait.BUILD_ID)')"
 [ "$installed" = "$BUILD_ID" ] || { echo "installed build $installed != checkout $BUILD_ID"; exit 1; }
-echo "== ok: $(ls "$OUT"/*.whl | xargs -n1 basename | tr '\n' ' ')"
+echo "== ok:"; for w in "$OUT"/*.whl; do echo "   $(basename "$w")"; done

