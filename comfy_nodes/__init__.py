@@ -8,6 +8,23 @@ Frames, Motion From Video) in ``nodes_dub.py``; Refine (the host's SD1.5) in
 ``nodes_refine.py``.
 """
 
+
+def _expect_checkout_build() -> None:
+    """Makes ``import voxportrait`` refuse a core from another build than this checkout."""
+    import importlib.util
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "python", "voxportrait", "_build.py")
+    if os.path.isfile(path) and not os.environ.get("VOXPORTRAIT_EXPECT_BUILD"):  # once per process
+        spec = importlib.util.spec_from_file_location("_voxportrait_build_id", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.expect_checkout_build(root)
+
+
+_expect_checkout_build()
+
 from . import nodes_dub, nodes_refine, nodes_render
 from .nodes_face import VoxPortraitFaceAnalyze
 from .nodes_motion import (VoxPortraitAudioToMotion, VoxPortraitIdleMotion, VoxPortraitLoadMotion,

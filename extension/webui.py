@@ -47,8 +47,22 @@ _seen: dict = {"galleries": {}, "buttons": {}}
 _host = None
 
 
+def _expect_checkout_build() -> None:
+    """Makes ``import voxportrait`` refuse a core from another build than this checkout."""
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "python", "voxportrait", "_build.py")
+    if os.path.isfile(path) and not os.environ.get("VOXPORTRAIT_EXPECT_BUILD"):  # once per process
+        spec = importlib.util.spec_from_file_location("_voxportrait_build_id", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.expect_checkout_build(root)
+
+
 def register(script_callbacks) -> list:
     """Registers VoxPortrait's WebUI callbacks; returns their names."""
+    _expect_checkout_build()
     REGISTERED.clear()
     for name, callback in (
         ("on_ui_settings", on_ui_settings),

@@ -68,32 +68,3 @@ def test_webui_scripts_loader_registers_through_script_callbacks(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
-
-
-def test_install_hook_uses_pip_without_the_webui(tmp_path):
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "install.py")], capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "VOXPORTRAIT_INSTALL_DRY_RUN": "1", "VOXPORTRAIT_FORCE_INSTALL": "1"},
-    )
-    assert r.returncode == 0, r.stderr
-    assert "-m pip install" in r.stdout and str(ROOT) in r.stdout
-
-
-def test_install_hook_skips_when_the_version_is_installed(tmp_path):
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "install.py")], capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "VOXPORTRAIT_INSTALL_DRY_RUN": "1"},
-    )
-    assert r.returncode == 0 and r.stdout == "", (r.stdout, r.stderr)
-
-
-def test_install_hook_uses_launch_run_pip_inside_the_webui(tmp_path):
-    (tmp_path / "launch.py").write_text(
-        "calls = []\ndef run_pip(args, desc=None):\n    print('run_pip', args, desc)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "install.py")], capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "VOXPORTRAIT_FORCE_INSTALL": "1", "PYTHONPATH": str(tmp_path)},
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("run_pip install") and str(ROOT) in r.stdout

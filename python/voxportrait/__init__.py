@@ -9,12 +9,40 @@ module: no models, no network.
 >>> voxportrait.animate("portrait.png", "speech.wav", "out.mp4", fps=30)  # doctest: +SKIP
 """
 
-from ._native import (
+import os as _os
+
+from . import _build, _native
+
+
+def _check_build() -> None:
+    """Refuses to run Python code and a compiled core from different builds.
+
+    The package's own files must be the ones the core was built with; and
+    where a checkout's node code set ``VOXPORTRAIT_EXPECT_BUILD`` (the
+    ComfyUI pack and the WebUI extension do), the core must be that build.
+    """
+    if _os.environ.get(_build.SKIP_CHECK_ENV):
+        return
+    native = getattr(_native, "BUILD_ID", "")
+    package = _os.path.dirname(_os.path.abspath(__file__))
+    if getattr(_native, "PY_SOURCES_ID", "") != _build.python_sources_id(package):
+        raise _build.BuildMismatchError(_build.mismatch_message(
+            native, _build.python_sources_id(package), f"the Python code in {package}"))
+    expected = _os.environ.get(_build.EXPECT_ENV)
+    if expected and expected != native:
+        raise _build.BuildMismatchError(_build.mismatch_message(
+            native, expected, "the VoxPortrait node code loaded by this host"))
+
+
+_check_build()
+
+from ._native import (  # noqa: E402
     CancelledError,
     EncoderError,
     InputError,
     InternalError,
     OutputError,
+    BUILD_ID,
     VoxPortraitError,
     __version__,
     frame_count,
@@ -48,6 +76,7 @@ __all__ = [
     "MotionFitter",
     "OutputError",
     "Renderer",
+    "BUILD_ID",
     "VoxPortraitError",
     "__version__",
     "analyze_face",

@@ -1390,6 +1390,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_panic_hook();
     let py = m.py();
     m.add("__version__", core::VERSION)?;
+    // Which sources this core was built from (build.rs; `voxportrait._build`).
+    m.add("BUILD_ID", env!("VOXPORTRAIT_BUILD_ID"))?;
+    m.add("PY_SOURCES_ID", env!("VOXPORTRAIT_PY_SOURCES_ID"))?;
     m.add("VoxPortraitError", py.get_type::<VoxPortraitError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("OutputError", py.get_type::<OutputError>())?;

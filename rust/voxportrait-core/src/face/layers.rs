@@ -1100,6 +1100,68 @@ mod tests {
         );
     }
 
+    /// The portable kernels, fused as every non-x86 build runs them (aarch64),
+    /// give bit-identical outputs to the SIMD kernels this CPU picks (AVX2+FMA
+    /// or AVX-512) for every network. On a machine without those the test
+    /// compares the portable path with itself, and the reference tests above
+    /// check it.
+    #[test]
+    fn portable_and_simd_paths_agree_bit_for_bit() {
+        use super::super::blazeface::{BlazeFace, BlazeFaceVariant};
+        use super::super::{face_mesh::FaceMeshNet, iris::IrisNet};
+        use std::sync::atomic::Ordering;
+        let dev = Device::Cpu;
+        let dir = test_support::models_dir();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        let both = |f: &dyn Fn() -> Vec<u32>| {
+            kernels::tests_support::PORTABLE.store(true, Ordering::Relaxed);
+            let portable = f();
+            kernels::tests_support::PORTABLE.store(false, Ordering::Relaxed);
+            let simd = f();
+            portable == simd
+        };
+        let input = |n: usize, s: usize| {
+            Tensor::from_vec(pseudo(n * 3 * s * s, 11), (n, 3, s, s), &dev).unwrap()
+        };
+        for variant in [BlazeFaceVariant::ShortRange, BlazeFaceVariant::FullRange] {
+            let net = BlazeFace::from_models_dir(&dir, variant, &dev).unwrap();
+            let x = input(2, variant.input_size());
+            assert!(
+                both(&|| {
+                    let o = net.forward(&x).unwrap();
+                    [bits(&o.regressors), bits(&o.classifiers)].concat()
+                }),
+                "{variant:?}"
+            );
+        }
+        let mesh = FaceMeshNet::from_models_dir(&dir, &dev).unwrap();
+        let x = input(1, 192);
+        assert!(
+            both(&|| {
+                let o = mesh.forward(&x).unwrap();
+                [bits(&o.landmarks), bits(&o.face_flag)].concat()
+            }),
+            "mesh"
+        );
+        let iris = IrisNet::from_models_dir(&dir, &dev).unwrap();
+        let x = input(2, 64);
+        assert!(
+            both(&|| {
+                let o = iris.forward(&x).unwrap();
+                [bits(&o.iris), bits(&o.contours)].concat()
+            }),
+            "iris"
+        );
+    }
+
     /// Forward times with the AVX-512 kernels against the AVX2 ones,
     /// interleaved in one process (robust to machine load). Run with
     /// `RAYON_NUM_THREADS=2 cargo test --release -p voxportrait-core avx512_speedup -- --ignored --nocapture`.

@@ -26,7 +26,26 @@ pub const PARALLEL_MIN_WORK: usize = 96 * 1024;
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx2_fma() -> bool {
+    #[cfg(test)]
+    if tests_support::PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// Whether the portable kernels fuse their multiply-adds: on every target
+/// but x86-64 (aarch64 always has FMA). Fused, they compute exactly what
+/// the AVX2+FMA and AVX-512 kernels compute, bit for bit (test
+/// `portable_and_simd_paths_agree_bit_for_bit`). x86-64's baseline has no
+/// FMA (`mul_add` would be a libm call), so its rare CPUs without AVX2+FMA
+/// run unfused kernels, equal to the others within rounding.
+#[inline]
+fn portable_fma() -> bool {
+    #[cfg(test)]
+    if tests_support::PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
+    !cfg!(target_arch = "x86_64")
 }
 
 /// `a * b + c`, fused when compiled with FMA.
@@ -46,7 +65,8 @@ fn activate<const FMA: bool>(v: f32, slope: f32) -> f32 {
 }
 
 /// Declares `$name(args)`, which runs `$generic::<true>` compiled with
-/// AVX2+FMA when the CPU has them and `$generic::<false>` otherwise.
+/// AVX2+FMA when the CPU has them, and otherwise the portable
+/// `$generic::<true>` (fused, see [`portable_fma`]) or `$generic::<false>`.
 macro_rules! simd_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $avx:ident = $generic:ident ( $($arg:ident : $ty:ty),* $(,)? )) => {
         $(#[$m])*
@@ -59,7 +79,11 @@ macro_rules! simd_dispatch {
                     return;
                 }
             }
-            $generic::<false>($($arg),*)
+            if portable_fma() {
+                $generic::<true>($($arg),*)
+            } else {
+                $generic::<false>($($arg),*)
+            }
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -287,9 +311,10 @@ fn taps9<const FMA: bool>(src: [&[f32]; 9], k: [f32; 9], bias: f32, out: &mut [f
             unsafe { avx512::taps9(src.map(|s| s.as_ptr()), k, bias, out.as_mut_ptr(), n) };
             return;
         }
-        if FMA && n >= 8 {
-            // SAFETY: FMA = true only runs in AVX2+FMA code after a run-time
-            // check; every source holds at least n values (asserted).
+        if FMA && n >= 8 && has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA (checked; FMA = true also runs
+            // in the portable path); every source holds at least n values
+            // (asserted).
             unsafe { taps9_avx2(src.map(|s| s.as_ptr()), k, bias, out.as_mut_ptr(), n) };
             return;
         }
@@ -606,6 +631,9 @@ pub mod tests_support {
     /// When set, [`super::has_avx512`] answers false.
     pub static AVX512_OFF: std::sync::atomic::AtomicBool =
         std::sync::atomic::AtomicBool::new(false);
+    /// When set, no SIMD kernel runs: the portable ones, fused as on
+    /// aarch64 (what an aarch64 build computes, on this machine).
+    pub static PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 }
 
 /// The GEMM tiles of one task: 16-lane AVX-512 kernels where the CPU has
@@ -802,10 +830,10 @@ fn micro_kernel<const FMA: bool>(
     assert!(k == 0 || x.len() >= (k - 1) * x_stride + 8 * nv);
     #[cfg(target_arch = "x86_64")]
     {
-        if FMA {
-            // SAFETY: FMA = true is only instantiated inside functions compiled
-            // with AVX2+FMA after a run-time check; the slice bounds needed by
-            // the kernel are asserted above.
+        if FMA && has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA (checked; FMA = true also runs
+            // in the portable path); the slice bounds needed by the kernel
+            // are asserted above.
             unsafe {
                 match nv {
                     3 => micro_kernel_avx2::<3>(k, wp.as_ptr(), x.as_ptr(), x_stride, tile),
