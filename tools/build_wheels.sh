@@ -51,8 +51,10 @@ done
 BUILD_ID="$(build_id)"
 
 host="$(uname -m)"
-wheel="$(ls "$OUT"/voxportrait-"$VERSION"-cp39-abi3-*"$host".whl 2>/dev/null || true)"
-[ -n "$wheel" ] || { echo "no $host wheel to install here"; exit 0; }
+case " $TARGETS " in
+    *" $host "*) wheel="$(ls "$OUT"/voxportrait-"$VERSION"-cp39-abi3-*"$host".whl)" ;;
+    *) echo "== no $host wheel built in this run: nothing to install here"; exit 0 ;;
+esac
 echo "== installing $wheel into a fresh venv, without cargo"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
