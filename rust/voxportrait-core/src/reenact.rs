@@ -541,17 +541,22 @@ mod tests {
     /// Frames rendered with the eyes looking left and right are fitted
     /// frame by frame: the gaze follows, relative to the first frame and
     /// on top of the portrait's own gaze.
-    #[test]
-    fn the_drivers_gaze_carries_over() {
+    /// The example photo's renderer at 384², its mouth as the photo has it.
+    fn example_renderer() -> crate::pipeline::FrameRenderer {
         let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
-        let r = prepare_renderer(
+        prepare_renderer(
             &img,
             Framing::Resize { size: 384 },
             0,
             None,
             RestingMouth::Photo,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_drivers_gaze_carries_over() {
+        let r = example_renderer();
         let crate::pipeline::FrameRenderer::Mesh(mesh) = &r else {
             panic!("the example has a face")
         };
@@ -688,15 +693,7 @@ mod tests {
         let mut mo = MotionOptions::new(fps);
         mo.head.preset = crate::motion::head::HeadPreset::Lively;
         let track = audio_to_motion(&clip, &mo).unwrap().track;
-        let img = crate::portrait::load_rgb(&example("portrait.png"), [255; 3]).unwrap();
-        let r = prepare_renderer(
-            &img,
-            Framing::Resize { size: 384 },
-            0,
-            None,
-            RestingMouth::Photo,
-        )
-        .unwrap();
+        let r = example_renderer();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("driver.mp4");
         let (w, h) = r.dimensions();

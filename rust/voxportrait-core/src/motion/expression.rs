@@ -553,19 +553,13 @@ impl ExpressionBasis {
         GapProfile { x0, x1, gap }
     }
 
-    /// `jaw_open` that an inner-lip gap of `gap` (canonical centimetres)
-    /// needs, from closed lips (0 for a closed mouth).
-    fn jaw_for_gap(&self, gap: f32) -> f32 {
-        (gap - self.closed_gap).max(0.0) / self.gap_per_jaw
-    }
-
     /// Measures the mouth of `vertices` (a subject's face in the canonical
     /// frame): its jaw opening, lip opening, width and smile.
     pub fn measure_mouth(&self, vertices: &[[f32; 3]]) -> MouthState {
         let c = self.canonical_mouth;
         let g = self.geometry(vertices);
         let opening = (g.gap - self.closed_gap).max(0.0);
-        let jaw_open = self.jaw_for_gap(g.gap);
+        let jaw_open = opening / self.gap_per_jaw;
         // The smile is read with the jaw closed: opening it lowers the
         // corners, which would read as less of a smile.
         let closed = if jaw_open > 0.0 {
