@@ -17,18 +17,28 @@ const BUILD_INPUTS: &[&str] = &[
 const SKIP_SUFFIXES: &[&str] = &[".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll"];
 
 fn files(base: &Path, rel: &str, out: &mut Vec<String>) {
-    let path = if rel.is_empty() { base.to_path_buf() } else { base.join(rel) };
+    let path = if rel.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    };
     if path.is_file() {
         out.push(rel.to_string());
         return;
     }
-    let Ok(entries) = std::fs::read_dir(&path) else { return };
+    let Ok(entries) = std::fs::read_dir(&path) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || name == "__pycache__" || name == "target" {
             continue;
         }
-        let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let child = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         let full = base.join(&child);
         if full.is_dir() {
             files(base, &child, out);
@@ -64,7 +74,12 @@ fn tree_id(base: &Path, inputs: &[&str]) -> String {
         digest.update((data.len() as u64).to_le_bytes());
         digest.update(&data);
     }
-    digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    digest
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn main() {
@@ -73,7 +88,13 @@ fn main() {
     for rel in BUILD_INPUTS {
         println!("cargo:rerun-if-changed={}", root.join(rel).display());
     }
-    println!("cargo:rustc-env=VOXPORTRAIT_BUILD_ID={}", tree_id(&root, BUILD_INPUTS));
+    println!(
+        "cargo:rustc-env=VOXPORTRAIT_BUILD_ID={}",
+        tree_id(&root, BUILD_INPUTS)
+    );
     let package = root.join("python/voxportrait");
-    println!("cargo:rustc-env=VOXPORTRAIT_PY_SOURCES_ID={}", tree_id(&package, &[""]));
+    println!(
+        "cargo:rustc-env=VOXPORTRAIT_PY_SOURCES_ID={}",
+        tree_id(&package, &[""])
+    );
 }
